@@ -13,6 +13,13 @@ trit_status trit_backend_cuda_create(int n_threads, trit_backend **out, trit_err
 }
 #endif
 
+#ifndef TRIT_HAVE_CPU_FAST
+/* Built without the SIMD CPU kernels: "cpu" falls back to the reference. */
+trit_status trit_backend_cpu_create(int n_threads, trit_backend **out, trit_error *err) {
+    return trit_backend_ref_create(n_threads, out, err);
+}
+#endif
+
 trit_status trit_backend_create(const char *name, int n_threads, trit_backend **out, trit_error *err) {
     *out = NULL;
     if (!name || !*name || !strcmp(name, "auto")) {
