@@ -66,10 +66,10 @@ typedef struct trit_backend_ops {
     void (*tmat_free)(trit_backend *be, trit_tmat *w);
 
     /* ---- compute; M = rows (tokens). All arrays row-major, back-end memory. */
-    /* out[m][D] = table[tokens[m]][:] widened to f32; tokens already validated */
+    /* out[m][D] = table[tokens[m]][:] widened to f32; tokens already validated (also used to gather f32 rows) */
     void (*embed)(trit_backend *be, const void *table, trit_dtype dt, int32_t D, const int32_t *tokens, int32_t M,
                   float *out);
-    /* y[m] = x[m] * rsqrt(mean(x[m]^2) + eps) * w */
+    /* y[m] = x[m] * rsqrt(mean(x[m]^2) + eps) * w   (y may equal x: in place) */
     void (*rmsnorm)(trit_backend *be, const float *x, const float *w, int32_t M, int32_t K, float eps, float *y);
     /* q[m], s[m] = quantize(x[m]) (see numerics above) */
     void (*quantize)(trit_backend *be, const float *x, int32_t M, int32_t K, int8_t *q, float *s);

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/fp16.h"
 #include "trit.h"
 
 typedef enum {
@@ -51,13 +52,15 @@ const trit_st_tensor *trit_st_find(const trit_st_set *s, const char *name);
 int32_t trit_st_set_count(const trit_st_set *s);
 const trit_st_tensor *trit_st_set_get(const trit_st_set *s, int32_t i);
 
+/* Tensors whose dtype trit cannot read (F64, I64, BOOL, unknown names) do not make a file fail to open; they are
+ * not returned by the find/get calls. These return their dtype name (and file) so a lookup can say why, or NULL. */
+const char *trit_st_file_unsupported_dtype(const trit_st_file *f, const char *name);
+const char *trit_st_unsupported_dtype(const trit_st_set *s, const char *name, const char **file);
+
 const char *trit_st_dtype_name(trit_st_dtype dt);
 size_t trit_st_dtype_size(trit_st_dtype dt);
 
-/* Element conversion helpers (unaligned-safe reads). */
-float trit_bf16_to_f32(uint16_t h);
-float trit_f16_to_f32(uint16_t h);
-uint16_t trit_f32_to_bf16(float f); /* round to nearest even */
+/* Element conversions: trit_bf16_to_f32, trit_f16_to_f32, trit_f32_to_bf16 (core/fp16.h). */
 /* Reads element i of a float tensor (bf16/f16/f32) as f32. */
 float trit_st_read_f32(const trit_st_tensor *t, int64_t i);
 
