@@ -11,9 +11,9 @@ const char *const SAMPLING_HELP =
     "      --top-k K           keep the K most likely tokens; 0 = off (default 40)\n"
     "      --top-p P           nucleus sampling; 1 = off (default 0.95)\n"
     "      --min-p P           drop tokens below P x the top probability; 0 = off (default 0.05)\n"
-    "      --repeat-penalty R  penalise recent tokens; 1 = off (default 1.1)\n"
+    "      --repeat-penalty R  penalise recent tokens; 1 = off (default 1, off)\n"
     "      --repeat-last-n N   how many recent tokens the penalty sees (default 64)\n"
-    "      --seed S            random seed; the same seed gives the same text (default 42)\n"
+    "      --seed S            random seed; the same seed gives the same text (default 0)\n"
     "      --greedy            same as --temp 0\n";
 
 int sampling_opts_parse(trit_sampler_params *p, int argc, char **argv, int *i) {

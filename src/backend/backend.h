@@ -80,7 +80,8 @@ typedef struct trit_backend_ops {
     void (*matmul_tq)(trit_backend *be, const trit_tmat *w, const int8_t *q, const float *s, int32_t M, float *y,
                       int accumulate);
     /* NeoX rotary embedding in place on x[m][h*D .. h*D+D) for h < n_heads, rows `stride` floats apart:
-     * inv_freq[i] = theta^(-2i/D), angle = pos[m]*inv_freq[i], pairs (i, i+D/2). */
+     * inv_freq[i] = 1 / powf(theta, 2i/D) (f32, as transformers builds it), angle = pos[m]*inv_freq[i] (f32),
+     * pairs (i, i+D/2). */
     void (*rope)(trit_backend *be, float *x, int32_t M, int32_t n_heads, int32_t D, int32_t stride,
                  const int32_t *pos, float theta);
     /* writes k[m], v[m] (n_kv_heads*head_dim each, rows `stride` apart) at (seq[m], pos[m]) of `layer` */
