@@ -10,7 +10,7 @@
 #include "trit.h"
 
 #ifndef TRIT_DEFAULT_MODEL
-#define TRIT_DEFAULT_MODEL "models/bitnet-b1.58-sotu"
+#define TRIT_DEFAULT_MODEL "models/bitnet-b1.58-sotu-25m"
 #endif
 
 typedef struct tool_opts {
