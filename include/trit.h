@@ -151,7 +151,8 @@ const char *trit_token_bytes(const trit_tokenizer *t, int32_t id, size_t *len);
 typedef struct trit_detok trit_detok;
 trit_detok *trit_detok_new(const trit_tokenizer *t, bool skip_special);
 /* Appends the text completed by `id` to out (at most cap-1 bytes, NUL-terminated); returns bytes written or -1
- * when cap is too small (cap >= 64 + longest token always suffices). */
+ * when cap is too small, consuming nothing (cap >= 8 + 3 x the longest token always suffices; for Llama 3,
+ * 192 bytes). */
 int trit_detok_push(trit_detok *d, int32_t id, char *out, size_t cap);
 int trit_detok_flush(trit_detok *d, char *out, size_t cap);
 void trit_detok_free(trit_detok *d);

@@ -3,7 +3,6 @@
  * Template (BitNet b1.58 2B-4T, spec §7 format 1): <|begin_of_text|> once, then `Role: content<|eot_id|>` per
  * message (System/User/Assistant, content trimmed), and `Assistant: ` to ask for a reply. Special tokens are
  * inserted by id, so text the user types is never read as a special token. */
-#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -12,6 +11,7 @@
 #include "common.h"
 #include "generate.h"
 #include "sampling_opts.h"
+#include "tokenizer/chat.h"
 
 static void chat_help(void) {
     printf("usage: trit chat [-m DIR] [-s SYSTEM] [options]\n\n"
@@ -25,62 +25,21 @@ static void chat_help(void) {
            TOOL_OPTS_HELP, SAMPLING_HELP);
 }
 
-typedef struct ids_buf {
-    int32_t *v;
-    size_t n, cap;
-} ids_buf;
-
-static bool ids_reserve(ids_buf *b, size_t extra) {
-    if (b->cap - b->n >= extra)
-        return true;
-    size_t nc = b->cap ? b->cap : 256;
-    while (nc - b->n < extra)
-        nc *= 2;
-    int32_t *nv = realloc(b->v, nc * sizeof *nv);
-    if (!nv)
-        return false;
-    b->v = nv;
-    b->cap = nc;
-    return true;
-}
-
-static bool ids_push(ids_buf *b, int32_t id) {
-    if (!ids_reserve(b, 1))
-        return false;
-    b->v[b->n++] = id;
-    return true;
-}
-
-/* Appends the tokens of text (no specials recognised, no BOS). */
-static trit_status ids_text(ids_buf *b, const trit_tokenizer *tok, const char *text, size_t len, trit_error *err) {
-    size_t need = 0;
-    if (!ids_reserve(b, len + 8)) /* byte-level BPE: at most one token per byte */
-        return TRIT_E_NOMEM;
-    trit_status s = trit_tokenize(tok, text, len, 0, b->v + b->n, b->cap - b->n, &need, err);
-    if (s == TRIT_OK)
-        b->n += need;
-    return s;
-}
-
-/* "Role: content" with content trimmed of surrounding whitespace, then the end-of-turn token. */
-static trit_status ids_message(ids_buf *b, const trit_tokenizer *tok, const char *role, const char *content,
-                               int32_t eot, trit_error *err) {
-    size_t len = strlen(content);
-    while (len && isspace((unsigned char)content[len - 1]))
-        len--;
-    while (len && isspace((unsigned char)*content))
-        content++, len--;
-    size_t rl = strlen(role);
-    char *text = malloc(rl + 2 + len + 1);
-    if (!text)
-        return TRIT_E_NOMEM;
-    memcpy(text, role, rl);
-    memcpy(text + rl, ": ", 2);
-    memcpy(text + rl + 2, content, len);
-    trit_status s = ids_text(b, tok, text, rl + 2 + len, err);
-    free(text);
-    if (s == TRIT_OK && !ids_push(b, eot))
-        s = TRIT_E_NOMEM;
+/* Ids of the next turn: the system message (first turn only) and the user message, then "Assistant: ". The
+ * template starts every formatted prompt with <|begin_of_text|>; later turns continue the cached conversation,
+ * so their leading BOS is dropped. */
+static trit_status turn_ids(const trit_tokenizer *tok, const char *system, const char *user, bool first,
+                            int32_t **ids, size_t *n, trit_error *err) {
+    trit_chat_msg msgs[2];
+    size_t k = 0;
+    if (first && system && *system)
+        msgs[k++] = (trit_chat_msg){"system", system};
+    msgs[k++] = (trit_chat_msg){"user", user};
+    trit_status s = trit_chat_format(tok, msgs, k, true, ids, n, err);
+    if (s == TRIT_OK && !first && *n > 0 && (*ids)[0] == trit_tokenizer_bos(tok)) {
+        memmove(*ids, *ids + 1, (*n - 1) * sizeof **ids);
+        (*n)--;
+    }
     return s;
 }
 
@@ -124,16 +83,13 @@ int cmd_chat(int argc, char **argv) {
     trit_tokenizer *tok = trit_model_tokenizer(m);
     trit_error err = {0};
     trit_sampler *smp = NULL;
-    ids_buf turn = {0};
+    int32_t *turn = NULL;
     char *line = NULL;
     size_t line_cap = 0;
     int32_t eot = tok ? trit_tokenizer_find(tok, "<|eot_id|>") : -1;
-    if (tok && eot < 0)
-        eot = trit_tokenizer_eos(tok);
-    int32_t bos = tok ? trit_tokenizer_bos(tok) : -1;
-    if (!tok || eot < 0) {
-        fprintf(stderr, "trit chat: the model's tokenizer has no <|eot_id|> or end-of-sequence token for the chat "
-                        "template\n");
+    if (!tok || eot < 0 || trit_tokenizer_find(tok, "<|begin_of_text|>") < 0) {
+        fprintf(stderr, "trit chat: the model's tokenizer lacks <|begin_of_text|> or <|eot_id|>, which its chat "
+                        "template needs\n");
         rc = 1;
         goto out;
     }
@@ -163,34 +119,26 @@ int cmd_chat(int argc, char **argv) {
         }
         if (got == 0)
             continue;
-        turn.n = 0;
-        trit_status s = TRIT_OK;
-        if (trit_ctx_seq_len(ctx, 0) == 0) {
-            if (bos >= 0 && !ids_push(&turn, bos))
-                s = TRIT_E_NOMEM;
-            if (s == TRIT_OK && system && *system)
-                s = ids_message(&turn, tok, "System", system, eot, &err);
-        }
-        if (s == TRIT_OK)
-            s = ids_message(&turn, tok, "User", line, eot, &err);
-        if (s == TRIT_OK)
-            s = ids_text(&turn, tok, "Assistant: ", 11, &err);
+        free(turn);
+        turn = NULL;
+        size_t n_turn = 0;
+        trit_status s = turn_ids(tok, system, line, trit_ctx_seq_len(ctx, 0) == 0, &turn, &n_turn, &err);
         if (s != TRIT_OK) {
-            rc = tool_fail("cannot tokenize the message", &err);
+            rc = tool_fail("cannot format the message", &err);
             break;
         }
         int32_t room = trit_ctx_n_ctx(ctx) - trit_ctx_seq_len(ctx, 0);
-        if ((int32_t)turn.n >= room) {
+        if ((int32_t)n_turn >= room) {
             fprintf(stderr,
                     "[context full: the conversation holds %d of %d tokens and this message needs %zu more; type "
                     "/reset to start over, or restart with a larger --ctx]\n",
-                    trit_ctx_seq_len(ctx, 0), trit_ctx_n_ctx(ctx), turn.n + 1);
+                    trit_ctx_seq_len(ctx, 0), trit_ctx_n_ctx(ctx), n_turn + 1);
             continue;
         }
         gen_opts go = {.n_predict = n_predict, .ignore_eos = false, .feed_stop = true, .out = stdout};
         gen_stats gs;
         int32_t before = trit_ctx_seq_len(ctx, 0);
-        s = generate(m, ctx, smp, turn.v, (int)turn.n, &go, &gs, &err);
+        s = generate(m, ctx, smp, turn, (int)n_turn, &go, &gs, &err);
         printf("\n");
         fflush(stdout);
         if (s != TRIT_OK) {
@@ -219,7 +167,7 @@ int cmd_chat(int argc, char **argv) {
     }
 out:
     free(line);
-    free(turn.v);
+    free(turn);
     trit_sampler_free(smp);
     trit_ctx_free(ctx);
     trit_model_free(m);
