@@ -353,8 +353,9 @@ def export(model, cfg, tok, out):
             quant[base] = (codes, (1.0 / s).float())
     tensors = bc.folder_tensors(latent, cfg, "offline", quant)
     bos, eos, eot = (tok.token_to_id(t) for t in bc.SPECIALS)
-    if os.path.isdir(out):
-        shutil.rmtree(out)
+    for f in ("model.safetensors", "config.json", "tokenizer.json"):  # stale files of an earlier run (not train.log)
+        if os.path.exists(os.path.join(out, f)):
+            os.remove(os.path.join(out, f))
     bc.write_folder(out, cfg, tensors, tok.to_str(pretty=False),
                     bc.tokenizer_config_dict(cfg["max_position_embeddings"]),
                     bc.generation_config_dict(bos, [eos, eot], cfg["max_position_embeddings"]))
@@ -433,7 +434,8 @@ def model_card(out, name, cfg, info, ver, size, samples, cmd):
     txt = """# {name}
 
 A small BitNet b1.58 language model (ternary weights, 8-bit activations) trained from scratch for trit's tests and
-its README demo. It is a real, if small, language model of 19th/20th/21st-century American English prose.
+its README demo. It is a real, if small, language model of American English: presidential addresses (1790–2009)
+and Melville.
 
 ## Model
 - Architecture: `BitNetForCausalLM` exactly as transformers defines it (BitNet b1.58 2B-4T layout): {layers} layers,
@@ -481,7 +483,7 @@ its README demo. It is a real, if small, language model of 19th/20th/21st-centur
            hl=info["best_heldout_loss"], ppl=math.exp(info["best_heldout_loss"]), ev=info["eval_windows"],
            vd=info["verify"]["max_abs"], vr=info["verify"]["range"], vt=info["verify"]["top1"],
            vn=info["verify"]["n_tokens"], vnr=info["verify"]["nll_transformers"], vnm=info["verify"]["nll_module"],
-           samples="\n".join("- %s\n\n  ```\n%s\n  ```" % (k, v.replace("```", "'''").replace("\n", "\n  "))
+           samples="\n".join("- %s\n\n  ```\n  %s\n  ```" % (k, v.replace("```", "'''").replace("\n", "\n  "))
                              for k, v in samples))
     with open(os.path.join(out, "README.md"), "w") as f:
         f.write(txt)
@@ -557,7 +559,10 @@ def main():
     import transformers
     ver = {"torch": torch.__version__, "transformers": transformers.__version__,
            "device": torch.cuda.get_device_name(0)}
-    cmd = "python3 scripts/train.py " + " ".join(sys.argv[1:])
+    argv = list(sys.argv[1:])
+    if "--out" in argv:  # the card names the repo path, not the staging folder of scripts/gpu/phase1.sh
+        argv[argv.index("--out") + 1] = "models/" + os.path.basename(os.path.normpath(a.out))
+    cmd = "python3 scripts/train.py " + " ".join(argv)
     model_card(a.out, os.path.basename(os.path.normpath(a.out)), cfg, info, ver, size, samples, cmd)
     with open(os.path.join(a.out, "train-info.json"), "w") as f:
         json.dump({"info": info, "versions": ver, "config": cfg, "samples": dict(samples)}, f, indent=1)

@@ -47,11 +47,19 @@ check "ctx beyond model" 1 "max_position_embeddings" "$TRIT" run -m "$MODEL" -p 
 check "tokenize" 0 "" "$TRIT" tokenize -m "$MODEL" -p "Hello world" --no-bos
 grep -Eq '^[0-9]+( [0-9]+)*$' "$tmp/out" || { echo "FAIL tokenize output is not a line of ids"; fail=1; }
 check "tokenize pieces" 0 "" "$TRIT" tokenize -m "$MODEL" -p "Hello world" --pieces
-check "ppl" 0 "" "$TRIT" ppl -m "$MODEL" -f "$SRC/tests/data/other.txt" --ctx 128 --chunks 3 --save-logits "$tmp/base.kl"
+check "ppl" 0 "" "$TRIT" ppl -m "$MODEL" -f "$SRC/tests/data/other.txt" --ctx 128 --chunks 3 --backend ref \
+  --save-logits "$tmp/base.kl"
 grep -q "PPL = " "$tmp/out" || { echo "FAIL ppl printed no PPL"; fail=1; }
-check "ppl kl self" 0 "" "$TRIT" ppl -m "$MODEL" --kl-base "$tmp/base.kl" --backend ref --json
-grep -q '"top1_agreement": 100' "$tmp/out" || { echo "FAIL ppl --kl-base against the same model is not 100% top-1"; cat "$tmp/out"; fail=1; }
-check "ppl short text" 1 "needs at least" "$TRIT" ppl -m "$MODEL" -f "$SRC/README.md" --ctx 4096
+# the same back end again: the run is deterministic, so KL is exactly 0 and top-1 agrees everywhere
+check "ppl kl same back end" 0 "" "$TRIT" ppl -m "$MODEL" --kl-base "$tmp/base.kl" --backend ref --json
+grep -q '"kl_max": 0,' "$tmp/out" && grep -q '"top1_agreement": 100' "$tmp/out" ||
+  { echo "FAIL ppl --kl-base against the same run is not exact"; cat "$tmp/out"; fail=1; }
+# the default back end against ref: integer matmuls agree exactly, f32 sums in another order can flip an int8
+# code at a .5 boundary; near-tied top-1 tokens may then swap (measured on this model: KL ~2e-4, top-1 ~99%)
+check "ppl kl default vs ref" 0 "" "$TRIT" ppl -m "$MODEL" --kl-base "$tmp/base.kl" --json
+awk -F'"top1_agreement": ' 'NF > 1 { split($2, a, /[,}]/); exit (a[1] >= 95) ? 0 : 1 }' "$tmp/out" ||
+  { echo "FAIL default back end vs ref: top-1 agreement under 95%"; cat "$tmp/out"; fail=1; }
+check "ppl short text" 1 "needs at least" "$TRIT" ppl -m "$MODEL" -f "$SRC/README.md" --ctx 2048
 printf 'garbage' > "$tmp/bad.kl"
 check "ppl bad kl file" 1 "not a log-probability file" "$TRIT" ppl -m "$MODEL" --kl-base "$tmp/bad.kl"
 printf 'Hello there.\n/reset\nWhat is the state of the Union?\n' > "$tmp/chat.in"
