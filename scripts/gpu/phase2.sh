@@ -34,9 +34,14 @@ if [ "$WHAT" = check ] || [ "$WHAT" = all ]; then
   : "${TRIT_BUILD:?set TRIT_BUILD to a trit build directory with tests/test_model_golden}"
   stamp "trit ($BACKEND) vs transformers at 2B-4T shapes"
   rc=0
-  for form in packed bf16; do
+  # Tolerance at these shapes: 3% of each row's logit range. Random weights make a 30-layer ternary network
+  # chaotic: one int8 activation code flipped at a .5 boundary (f32 sums in another order) is amplified layer
+  # after layer. Measured: trit ref vs trit cpu (same engine, two summation orders) differ by up to 5.2% of the
+  # range by the 4th token; transformers bf16 vs its own f32 by 3.2%. Identical top-1 and greedy tokens carry
+  # the weight here; the tiny golden (tests/data) is the tight check, most rows exact to 1e-5.
+  for form in ${FORMS:-packed bf16}; do
     "$TRIT_BUILD/tests/test_model_golden" --model "$P2DIR/2b4t-$form" --golden "$P2DIR/golden-2b4t-$form.bin" \
-        --backend "$BACKEND" --min-exact 0 | tee "$OUT/check-$form.txt" || rc=1
+        --backend "$BACKEND" --min-exact 0 --tol "${TOL:-0.03}" | tee "$OUT/check-$form.txt" || rc=1
   done
   stamp "summary"
   python3 - "$P2DIR/2b4t-report.json" "$OUT" <<'PY'

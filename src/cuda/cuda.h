@@ -1,0 +1,51 @@
+/* cuda.h — what the CUDA back end offers beyond the op table of backend/backend.h: fused ops (candidates for
+ * backend.h), kernel selection for the workbench and `trit bench --device cuda`, and the back end's stream.
+ * Callable from C. Every pointer argument of a compute function is device memory from ops->alloc of a "cuda"
+ * back end; errors are recorded in the back end and returned by ops->sync, like the table's ops. */
+#ifndef TRIT_CUDA_H
+#define TRIT_CUDA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#include "backend/backend.h"
+
+/* Kernels of matmul_tq (numbers follow dev/cuda/matmul_tq.cu). AUTO is what ops->matmul_tq uses. */
+enum {
+    TRIT_CUDA_TQ_AUTO = 0,
+    TRIT_CUDA_TQ_GEMV4 = 2, /* M ≤ 16: warps split K, 4 warps per 16-row block */
+    TRIT_CUDA_TQ_GEMV8 = 3, /* M ≤ 16: same with 8 warps */
+    TRIT_CUDA_TQ_GEMM = 4,  /* any M: 128×128 block tile, int8 mma.sync, 2-bit weights decoded in registers */
+};
+
+/* ops->matmul_tq with an explicit kernel; a GEMV kernel with M > 16 runs in chunks of 16 tokens. */
+void trit_cuda_matmul_tq_kernel(trit_backend *be, const trit_tmat *w, const int8_t *q, const float *s, int32_t M,
+                                float *y, int accumulate, int kernel);
+
+/* Fused FFN tail: h = act(gu[m][f]) * gu[m][F+f] (glu), then rmsnorm(h, w, eps) and quantize, in one kernel;
+ * same q and s as glu + rmsnorm_quantize (bit for bit for relu2; silu's expf may differ from the host's by an
+ * ulp). gu: [M][2F]; w: [F]; q: [M][F]; s: [M]. */
+void trit_cuda_glu_rmsnorm_quantize(trit_backend *be, const float *gu, int32_t M, int32_t F, trit_act act,
+                                    const float *w, float eps, int8_t *q, float *s);
+
+/* Greedy decoding head: tokens[m] = argmax_v Σ_d table[v][d] * x[m][d] (lowest v on ties), without writing
+ * logits. table: [V][D] (f32 or bf16); x: [M][D]; tokens: [M] (device int32). */
+void trit_cuda_lm_head_argmax(trit_backend *be, const void *table, trit_dtype dt, int32_t V, int32_t D,
+                              const float *x, int32_t M, int32_t *tokens);
+
+/* Programmatic dependent launch for the GEMV kernels (default on for sm_90+, ignored below): a GEMV may start
+ * while the previous kernel finishes and stream its weights meanwhile. Returns whether it is now on. */
+int trit_cuda_set_pdl(trit_backend *be, int on);
+
+/* The back end's cudaStream_t (as void *), for timing with events. */
+void *trit_cuda_stream(trit_backend *be);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

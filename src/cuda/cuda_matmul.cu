@@ -1,0 +1,137 @@
+/* cuda_matmul.cu — ternary weights on the GPU: packing into the tile16x128 layout (tq_kernels.cuh) and the
+ * matmul_tq dispatcher. M ≤ 16 tokens: GEMV kernel (memory bound: 2 bits per weight streamed once);
+ * M > 16: the tensor-core GEMM kernel. Both give the exact int32 Σ q·w and the epilogue of backend.h. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cuda/cuda_impl.cuh"
+#include "cuda/tq_kernels.cuh"
+
+/* the GEMM variant the back end uses: the workbench's winner on H100 (kernel6: unsigned codes + Σq, two blocks
+ * per SM; 452 TOPS at 2048×13824×2560 against 419 for kernel4) */
+typedef tq_gemm6_cfg gemm_cfg;
+
+cudaError_t cuda_matmul_init(void) { return tq_gemm_init<gemm_cfg>(); }
+
+// ------------------------------------------------------------------------------------------------ weights
+
+trit_status cuda_tmat_pack(trit_backend *be, trit_tmat *w, const int8_t *codes, trit_error *err) {
+    // codes: host [N][K] ∈ {-1,0,+1}; w->data: device, tq_packed_bytes(N, K)
+    cuda_impl *ci = cuda_of(be);
+    w->data = NULL;
+    w->bytes = 0;
+    w->aux = NULL;
+    if (w->N <= 0 || w->K <= 0)
+        return TRIT_FAIL(err, TRIT_E_ARG, "ternary matrix: bad shape [%d][%d]", (int)w->N, (int)w->K);
+    if (w->n_seg < 1 || w->n_seg > TRIT_TMAT_MAX_SEG)
+        return TRIT_FAIL(err, TRIT_E_ARG, "ternary matrix: %d segments (1..%d allowed)", (int)w->n_seg,
+                         TRIT_TMAT_MAX_SEG);
+    for (int i = 0; i < w->n_seg; i++) {
+        const int32_t lo = i ? w->seg_end[i - 1] : 0;
+        if (w->seg_end[i] <= lo || w->seg_end[i] > w->N)
+            return TRIT_FAIL(err, TRIT_E_ARG, "ternary matrix [%d][%d]: segment %d ends at %d (previous end %d)",
+                             (int)w->N, (int)w->K, i, (int)w->seg_end[i], (int)lo);
+    }
+    if (w->seg_end[w->n_seg - 1] != w->N)
+        return TRIT_FAIL(err, TRIT_E_ARG, "ternary matrix [%d][%d]: segments end at %d, not at N", (int)w->N,
+                         (int)w->K, (int)w->seg_end[w->n_seg - 1]);
+    for (size_t i = 0, n = (size_t)w->N * (size_t)w->K; i < n; i++)
+        if (codes[i] < -1 || codes[i] > 1)
+            return TRIT_FAIL(err, TRIT_E_ARG, "ternary matrix [%d][%d]: code %d at [%zu][%zu] is not -1, 0 or 1",
+                             (int)w->N, (int)w->K, (int)codes[i], i / (size_t)w->K, i % (size_t)w->K);
+    const size_t bytes = tq_packed_bytes(w->N, w->K);
+    uint8_t *host = (uint8_t *)malloc(bytes);
+    if (!host)
+        return TRIT_FAIL(err, TRIT_E_NOMEM, "ternary matrix [%d][%d]: cannot allocate %zu host bytes", (int)w->N,
+                         (int)w->K, bytes);
+    tq_pack_host(codes, w->N, w->K, host);
+    void *dev = NULL;
+    cudaError_t e = cudaMalloc(&dev, bytes);
+    if (e == cudaSuccess)
+        e = cudaMemcpyAsync(dev, host, bytes, cudaMemcpyHostToDevice, ci->stream);
+    if (e == cudaSuccess)
+        e = cudaStreamSynchronize(ci->stream);
+    free(host);
+    if (e != cudaSuccess) {
+        cudaFree(dev);
+        return TRIT_FAIL(err, e == cudaErrorMemoryAllocation ? TRIT_E_NOMEM : TRIT_E_BACKEND,
+                         "ternary matrix [%d][%d]: cannot place %zu bytes on the GPU: %s", (int)w->N, (int)w->K,
+                         bytes, cudaGetErrorString(e));
+    }
+    w->data = dev;
+    w->bytes = bytes;
+    return TRIT_OK;
+}
+
+void cuda_tmat_free(trit_backend *be, trit_tmat *w) {
+    if (!w)
+        return;
+    cudaFree(w->data);
+    w->data = NULL;
+    w->bytes = 0;
+}
+
+// ------------------------------------------------------------------------------------------------ matmul
+
+static tq_segs segs_of(const trit_tmat *w) {
+    tq_segs sg;
+    sg.n_seg = w->n_seg;
+    for (int i = 0; i < 4; i++) {
+        sg.seg_end[i] = i < w->n_seg ? w->seg_end[i] : w->N;
+        sg.seg_scale[i] = i < w->n_seg ? w->seg_scale[i] : 0.0f;
+    }
+    return sg;
+}
+
+extern "C" void trit_cuda_matmul_tq_kernel(trit_backend *be, const trit_tmat *w, const int8_t *q, const float *s,
+                                           int32_t M, float *y, int accumulate, int kernel) {
+    cuda_impl *ci = cuda_of(be);
+    if (M <= 0)
+        return;
+    if (!w->data) {
+        CUDA_RECORD(ci, TRIT_E_ARG, "matmul_tq: ternary matrix [%d][%d] is not packed", (int)w->N, (int)w->K);
+        return;
+    }
+    const bool aligned16 = ((uintptr_t)q & 15) == 0;
+    const bool gemm_ok = w->K % 16 == 0 && aligned16;
+    // GEMV: 8 warps per 16-row block while all blocks fit on the GPU at once (≈ 6 blocks of 256 threads per SM),
+    // 4 warps for taller matrices so they still run in one wave (H100: 13824×2560 5.7 µs against 6.3)
+    const int gemv = (w->N + 15) / 16 > 6 * ci->n_sm ? TRIT_CUDA_TQ_GEMV4 : TRIT_CUDA_TQ_GEMV8;
+    if (kernel == TRIT_CUDA_TQ_AUTO)
+        kernel = M <= 16 || !gemm_ok ? gemv : TRIT_CUDA_TQ_GEMM;
+    if (kernel == TRIT_CUDA_TQ_GEMM && !gemm_ok)
+        kernel = gemv; // the GEMM's 16-byte activation copies need K % 16 == 0
+    if (kernel == TRIT_CUDA_TQ_GEMM) {
+        if ((M + gemm_cfg::BM - 1) / gemm_cfg::BM > 65535) {
+            CUDA_RECORD(ci, TRIT_E_UNSUPPORTED, "matmul_tq: M = %d tokens in one call (at most %d)", (int)M,
+                        65535 * gemm_cfg::BM);
+            return;
+        }
+        tq_gemm_launch<gemm_cfg>(ci->stream, (const uint4 *)w->data, (w->K + 127) / 128, q, s, M, w->N, w->K,
+                                 segs_of(w), y, accumulate);
+        CUDA_LAUNCHED(ci, "matmul_tq gemm");
+        return;
+    }
+    // GEMV kernels: chunks of 16 tokens
+    const bool vec = w->K % 32 == 0 && aligned16;
+    for (int32_t m0 = 0; m0 < M; m0 += 16) {
+        const int mc = M - m0 < 16 ? M - m0 : 16;
+        const int8_t *qc = q + (size_t)m0 * w->K;
+        float *yc = y + (size_t)m0 * w->N;
+        const uint4 *W = (const uint4 *)w->data;
+        const int Kt = (w->K + 127) / 128;
+        cudaError_t e = kernel == TRIT_CUDA_TQ_GEMV4
+                            ? tq_gemv_run<4>(ci->stream, ci->pdl, W, Kt, qc, s + m0, mc, w->N, w->K, segs_of(w), yc,
+                                             accumulate, vec)
+                            : tq_gemv_run<8>(ci->stream, ci->pdl, W, Kt, qc, s + m0, mc, w->N, w->K, segs_of(w), yc,
+                                             accumulate, vec);
+        if (e != cudaSuccess)
+            CUDA_RECORD(ci, TRIT_E_BACKEND, "CUDA matmul_tq gemv: %s", cudaGetErrorString(e));
+        CUDA_LAUNCHED(ci, "matmul_tq gemv");
+    }
+}
+
+void cuda_matmul_tq(trit_backend *be, const trit_tmat *w, const int8_t *q, const float *s, int32_t M, float *y,
+                    int accumulate) {
+    trit_cuda_matmul_tq_kernel(be, w, q, s, M, y, accumulate, TRIT_CUDA_TQ_AUTO);
+}

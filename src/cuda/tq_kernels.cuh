@@ -1,0 +1,444 @@
+/* tq_kernels.cuh — W2A8 ternary matmul kernels (device code), shared by the back end (cuda_matmul.cu) and the
+ * workbench (dev/cuda/matmul_tq.cu). Not a public header: include it from .cu files only.
+ *
+ * Weight layout "tile16x128" (built by tq_pack_host): W [N][K] is padded to Np = ceil16(N) rows and
+ * Kp = ceil128(K) columns with w = 0, and cut into supertiles of 16 rows × 128 k, 512 bytes each, stored
+ * row-block major: supertile (nb, kb) at byte (nb * Kp/128 + kb) * 512, so a row block streams along K.
+ * Inside a supertile lane l = 4g + t of a warp owns the 16 bytes at l*16: word j (j = 0..3) is the A fragment of
+ * mma.m16n8k32 (s8) for k-subtile j, 2 bits per weight, code = w + 1 ∈ {0,1,2}. Register r of the fragment
+ * (rows g + 8*(r&1), logical k-half r>>1) is (word >> 2r) & 0x03030303, one byte per element.
+ * The mma's logical k (4t+i in the low half, 16+4t+i in the high half) is mapped to the physical k
+ *     k = kb*128 + 32t + 8j + 4*half + i,
+ * the same for the weights (A) and the activations (B), so the B fragments of one lane for the 4 subtiles are the
+ * 32 contiguous activation bytes [kb*128 + 32t, +32): two 16-byte loads. A dot product does not care about the
+ * order of k, so the result is the exact int32 Σ q·w.
+ *
+ * Kernels (numbers trace the workbench history, dev/cuda/matmul_tq.cu):
+ *  tq_gemv_kernel2<WARPS, NT, VEC>: M ≤ 8·NT tokens. One block per 16-row block, its warps split K; each lane
+ *    streams one 16-byte weight load per supertile and runs 4·NT mma; warps reduce through shared memory.
+ *    Double-buffered weight batches; the first batch is loaded before griddepcontrol.wait, so with programmatic
+ *    dependent launch (sm_90) it overlaps the previous kernel (workbench kernel8/9: −0.7 to −2 µs per launch).
+ *  tq_gemm_kernel<cfg>: M > 16. Block tile BN rows × BM tokens × 128 k, STAGES-deep cp.async pipeline; weights
+ *    stay 2-bit in shared memory and are decoded in registers right before the mma (no int8 weight copy).
+ *    Variants kernel4..7 differ in tile, decode and occupancy (tq_gemm4_cfg ...); the back end uses kernel6:
+ *    unsigned codes into u8×s8 mma with Σq subtracted in the epilogue, two blocks per SM.
+ * Epilogue of both: y = (float)acc / s[m] * γ(n) with explicit round-to-nearest intrinsics (no FMA contraction,
+ * the order of backend.h), optional y += that (fused residual add).
+ */
+#ifndef TRIT_CUDA_TQ_KERNELS_CUH
+#define TRIT_CUDA_TQ_KERNELS_CUH
+
+#include <cuda_runtime.h>
+#include <stdint.h>
+
+#define TQ_ST_ROWS 16
+#define TQ_ST_K 128
+#define TQ_ST_BYTES 512
+
+/* per-row-segment scales, passed by value */
+struct tq_segs {
+    int n_seg;
+    int seg_end[4];
+    float seg_scale[4];
+};
+
+// ------------------------------------------------------------------------------------------------ host packing
+
+/* Bytes of the tile16x128 layout for W [N][K]. */
+static inline size_t tq_packed_bytes(int N, int K) {
+    return (size_t)((N + 15) / 16) * (size_t)((K + 127) / 128) * TQ_ST_BYTES;
+}
+
+/* codes: host int8 [N][K] ∈ {-1,0,+1} (already checked); out: host buffer of tq_packed_bytes(N, K). */
+static inline void tq_pack_host(const int8_t *codes, int N, int K, uint8_t *out) {
+    const int Nb = (N + 15) / 16, Kt = (K + 127) / 128;
+    for (int nb = 0; nb < Nb; nb++)
+        for (int kb = 0; kb < Kt; kb++) {
+            uint32_t *st = (uint32_t *)(out + ((size_t)nb * Kt + kb) * TQ_ST_BYTES);
+            for (int l = 0; l < 32; l++) {
+                const int g = l >> 2, t = l & 3;
+                for (int j = 0; j < 4; j++) {
+                    uint32_t word = 0;
+                    for (int r = 0; r < 4; r++)
+                        for (int i = 0; i < 4; i++) {
+                            const int n = nb * 16 + g + 8 * (r & 1);
+                            const int k = kb * 128 + 32 * t + 8 * j + 4 * (r >> 1) + i;
+                            const uint32_t code = (n < N && k < K) ? (uint32_t)(codes[(size_t)n * K + k] + 1) : 1u;
+                            word |= code << (8 * i + 2 * r);
+                        }
+                    st[l * 4 + j] = word;
+                }
+            }
+        }
+}
+
+// ------------------------------------------------------------------------------------------------ device helpers
+
+/* fragment register r of a packed word, as 4 signed int8 weights: code c ∈ {0,1,2} -> c + 0x7F is 0x7F..0x81
+ * (no carry between bytes), xor 0x80 gives 0xFF, 0x00, 0x01 = -1, 0, +1. */
+__device__ __forceinline__ uint32_t tq_decode(uint32_t w, int r) {
+    return (((w >> (2 * r)) & 0x03030303u) + 0x7F7F7F7Fu) ^ 0x80808080u;
+}
+
+__device__ __forceinline__ void tq_mma(int32_t (&c)[4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3,
+                                       uint32_t b0, uint32_t b1) {
+    asm volatile("mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+                 "{%0,%1,%2,%3};\n"
+                 : "+r"(c[0]), "+r"(c[1]), "+r"(c[2]), "+r"(c[3])
+                 : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+}
+
+/* all 4 k-subtiles of one supertile: w = the lane's 4 words, b = its 8 activation words (32 bytes) */
+__device__ __forceinline__ void tq_mma_supertile(int32_t (&c)[4], uint4 w, const uint32_t (&b)[8]) {
+    const uint32_t ws[4] = {w.x, w.y, w.z, w.w};
+#pragma unroll
+    for (int j = 0; j < 4; j++)
+        tq_mma(c, tq_decode(ws[j], 0), tq_decode(ws[j], 1), tq_decode(ws[j], 2), tq_decode(ws[j], 3), b[2 * j],
+               b[2 * j + 1]);
+}
+
+/* γ of row n; unrolled with constant indices so the parameter struct is not copied to local memory */
+__device__ __forceinline__ float tq_seg_scale(const tq_segs &sg, int n) {
+    float sc = sg.seg_scale[0];
+#pragma unroll
+    for (int i = 0; i < 3; i++)
+        if (i < sg.n_seg - 1 && n >= sg.seg_end[i])
+            sc = sg.seg_scale[i + 1];
+    return sc;
+}
+
+/* the epilogue of backend.h: (float)acc / s * γ, each step rounded to nearest, in this order */
+__device__ __forceinline__ void tq_store(float *y, size_t idx, int32_t acc, float s, float gamma, int accumulate) {
+    const float v = __fmul_rn(__fdiv_rn((float)acc, s), gamma);
+    y[idx] = accumulate ? __fadd_rn(y[idx], v) : v;
+}
+
+/* 32 activation bytes of token row m at physical k0 (= kb*128 + 32t) into b[8]; zeros past K or for m >= M.
+ * VEC: K % 32 == 0 and q 16-byte aligned, so the 32 bytes are all in or all out. */
+template <bool VEC>
+__device__ __forceinline__ void tq_load_act(uint32_t (&b)[8], const int8_t *__restrict__ q, int m, int M, int K,
+                                            int k0) {
+    if (VEC) {
+        if (m < M && k0 < K) {
+            const uint4 *p = (const uint4 *)(q + (size_t)m * K + k0);
+            const uint4 u0 = __ldg(p), u1 = __ldg(p + 1);
+            b[0] = u0.x, b[1] = u0.y, b[2] = u0.z, b[3] = u0.w, b[4] = u1.x, b[5] = u1.y, b[6] = u1.z, b[7] = u1.w;
+        } else {
+#pragma unroll
+            for (int i = 0; i < 8; i++)
+                b[i] = 0;
+        }
+    } else {
+#pragma unroll
+        for (int i = 0; i < 8; i++) {
+            uint32_t v = 0;
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                const int k = k0 + 4 * i + e;
+                if (m < M && k < K)
+                    v |= (uint32_t)(uint8_t)q[(size_t)m * K + k] << (8 * e);
+            }
+            b[i] = v;
+        }
+    }
+}
+
+// ------------------------------------------------------------------------------------------------ GEMV (M ≤ 16)
+
+/* Programmatic dependent launch (sm_90): a kernel launched with the programmatic-serialization attribute may
+ * start while its predecessor still runs; tq_pdl_wait() blocks until the predecessor has completed and its
+ * writes are visible, so everything read or written that depends on it comes after. tq_pdl_trigger() lets the
+ * successor start. Both are no-ops without the attribute and on older GPUs. */
+__device__ __forceinline__ void tq_pdl_wait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;\n" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void tq_pdl_trigger() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
+#endif
+}
+
+/* grid: Np/16 blocks; block: 32*WARPS threads. NT = token tiles of 8 (M ≤ 8*NT). UNROLL supertiles per batch,
+ * double-buffered: the next batch's weights are in flight while the current one is multiplied. The first batch
+ * is loaded before tq_pdl_wait (weights do not depend on the previous kernel), so under PDL it overlaps the
+ * previous kernel's tail. */
+template <int WARPS, int NT, bool VEC>
+__global__ void __launch_bounds__(32 * WARPS)
+    tq_gemv_kernel2(const uint4 *__restrict__ W, int Kt, const int8_t *__restrict__ q, const float *__restrict__ s,
+                    int M, int N, int K, tq_segs sg, float *__restrict__ y, int accumulate) {
+    constexpr int UNROLL = 4, STEP = WARPS * UNROLL;
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    const int g = lane >> 2, t = lane & 3;
+    const int nb = blockIdx.x;
+    const uint4 *Wb = W + (size_t)nb * Kt * 32 + lane;
+    int32_t acc[NT][4];
+#pragma unroll
+    for (int a = 0; a < NT; a++)
+        acc[a][0] = acc[a][1] = acc[a][2] = acc[a][3] = 0;
+
+    uint4 w[UNROLL];
+    auto load_batch = [&](int kb0) {
+#pragma unroll
+        for (int u = 0; u < UNROLL; u++) {
+            const int kb = kb0 + u * WARPS;
+            w[u] = kb < Kt ? __ldcs(Wb + (size_t)kb * 32) : make_uint4(0, 0, 0, 0);
+        }
+    };
+    load_batch(warp);
+    tq_pdl_wait();
+    tq_pdl_trigger();
+    for (int kb0 = warp; kb0 < Kt; kb0 += STEP) {
+        uint4 cur[UNROLL];
+#pragma unroll
+        for (int u = 0; u < UNROLL; u++)
+            cur[u] = w[u];
+        if (kb0 + STEP < Kt)
+            load_batch(kb0 + STEP);
+#pragma unroll
+        for (int u = 0; u < UNROLL; u++) {
+            const int kb = kb0 + u * WARPS;
+            if (kb >= Kt)
+                break;
+#pragma unroll
+            for (int a = 0; a < NT; a++) {
+                uint32_t b[8];
+                tq_load_act<VEC>(b, q, a * 8 + g, M, K, kb * 128 + 32 * t);
+                tq_mma_supertile(acc[a], cur[u], b);
+            }
+        }
+    }
+
+    __shared__ int32_t red[WARPS][NT][4][32];
+#pragma unroll
+    for (int a = 0; a < NT; a++)
+#pragma unroll
+        for (int c = 0; c < 4; c++)
+            red[warp][a][c][lane] = acc[a][c];
+    __syncthreads();
+    for (int e = threadIdx.x; e < NT * 4 * 32; e += 32 * WARPS) {
+        const int a = e / 128, c = (e / 32) & 3, l = e & 31;
+        int32_t sum = 0;
+#pragma unroll
+        for (int v = 0; v < WARPS; v++)
+            sum += red[v][a][c][l];
+        const int n = nb * 16 + (l >> 2) + 8 * (c >> 1);
+        const int m = a * 8 + 2 * (l & 3) + (c & 1);
+        if (n < N && m < M)
+            tq_store(y, (size_t)m * N + n, sum, s[m], tq_seg_scale(sg, n), accumulate);
+    }
+}
+
+/* host: launch a GEMV variant, with programmatic dependent launch when pdl (sm_90+) */
+template <int WARPS, int NT, bool VEC>
+static inline cudaError_t tq_gemv_launch(cudaStream_t st, bool pdl, const uint4 *W, int Kt, const int8_t *q,
+                                         const float *s, int M, int N, int K, tq_segs sg, float *y, int accumulate) {
+    cudaLaunchConfig_t cfg = {};
+    cudaLaunchAttribute attr[1];
+    cfg.gridDim = dim3((N + 15) / 16);
+    cfg.blockDim = dim3(32 * WARPS);
+    cfg.stream = st;
+    if (pdl) {
+        attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+        attr[0].val.programmaticStreamSerializationAllowed = 1;
+        cfg.attrs = attr;
+        cfg.numAttrs = 1;
+    }
+    return cudaLaunchKernelEx(&cfg, tq_gemv_kernel2<WARPS, NT, VEC>, W, Kt, q, s, M, N, K, sg, y, accumulate);
+}
+
+/* all GEMV variants for M ≤ 16 tokens at once: picks NT and VEC */
+template <int WARPS>
+static inline cudaError_t tq_gemv_run(cudaStream_t st, bool pdl, const uint4 *W, int Kt, const int8_t *q,
+                                      const float *s, int M, int N, int K, tq_segs sg, float *y, int accumulate,
+                                      bool vec) {
+    if (M <= 8)
+        return vec ? tq_gemv_launch<WARPS, 1, true>(st, pdl, W, Kt, q, s, M, N, K, sg, y, accumulate)
+                   : tq_gemv_launch<WARPS, 1, false>(st, pdl, W, Kt, q, s, M, N, K, sg, y, accumulate);
+    return vec ? tq_gemv_launch<WARPS, 2, true>(st, pdl, W, Kt, q, s, M, N, K, sg, y, accumulate)
+               : tq_gemv_launch<WARPS, 2, false>(st, pdl, W, Kt, q, s, M, N, K, sg, y, accumulate);
+}
+
+// ------------------------------------------------------------------------------------------------ GEMM (M > 16)
+
+#define TQ_GEMM_APITCH 144 /* bytes per token row in shared memory: 128 + 16 so 16-byte reads of rows g hit distinct banks */
+
+__device__ __forceinline__ void tq_cp_async16(void *smem, const void *gmem, bool pred) {
+    const unsigned sa = (unsigned)__cvta_generic_to_shared(smem);
+    const int n = pred ? 16 : 0; // 0: nothing is read, the 16 bytes are zero-filled
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(sa), "l"(gmem), "r"(n));
+}
+__device__ __forceinline__ void tq_cp_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int N> __device__ __forceinline__ void tq_cp_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
+
+/* Block shape of the GEMM: WN × WM warps; each warp computes 4 row blocks (64 rows) × TA token tiles (8·TA
+ * tokens); STAGES-deep cp.async pipeline over k steps of 128. UNS: weights enter the mma as unsigned codes
+ * w+1 ∈ {0,1,2} (u8 × s8 mma, 2 integer ops per 4 weights instead of 4) and Σ_k q[m][k] is subtracted in the
+ * epilogue (acc = Σ (w+1)·q − Σ q, exact). MINB: blocks per SM asked of the compiler (register budget). */
+template <int WN_, int WM_, int TA_, int STAGES_, bool UNS_, int MINB_> struct tq_gemm_cfg {
+    static constexpr int WN = WN_, WM = WM_, TA = TA_, STAGES = STAGES_, MINB = MINB_;
+    static constexpr bool UNS = UNS_;
+    static constexpr int THREADS = 32 * WN * WM;
+    static constexpr int BN = 64 * WN;     // weight rows per block
+    static constexpr int BM = 8 * TA * WM; // tokens per block
+    static constexpr int WBYTES = BN / 16 * TQ_ST_BYTES;
+    static constexpr int ABYTES = BM * TQ_GEMM_APITCH;
+    static constexpr int SMEM = STAGES * (WBYTES + ABYTES);
+};
+typedef tq_gemm_cfg<2, 4, 4, 3, false, 1> tq_gemm4_cfg; // kernel4: 128 × 128, 8 warps of 64 × 32, signed decode
+typedef tq_gemm_cfg<2, 4, 4, 3, true, 1> tq_gemm5_cfg;  // kernel5: kernel4 with unsigned codes + Σq
+typedef tq_gemm_cfg<2, 4, 4, 3, true, 2> tq_gemm6_cfg;  // kernel6: kernel5 at 2 blocks per SM (≤ 128 registers)
+typedef tq_gemm_cfg<2, 4, 8, 3, true, 1> tq_gemm7_cfg;  // kernel7: 128 × 256, warps of 64 × 64, unsigned + Σq
+
+__device__ __forceinline__ void tq_mma_u8(int32_t (&c)[4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3,
+                                          uint32_t b0, uint32_t b1) {
+    asm volatile("mma.sync.aligned.m16n8k32.row.col.s32.u8.s8.s32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+                 "{%0,%1,%2,%3};\n"
+                 : "+r"(c[0]), "+r"(c[1]), "+r"(c[2]), "+r"(c[3])
+                 : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+}
+
+/* grid: (ceil(N/BN), ceil(M/BM)); block C::THREADS; dynamic smem C::SMEM. Needs K % 16 == 0 and q 16-aligned. */
+template <class C>
+__global__ void __launch_bounds__(C::THREADS, C::MINB)
+    tq_gemm_kernel(const uint4 *__restrict__ W, int Kt, const int8_t *__restrict__ q, const float *__restrict__ s,
+                   int M, int N, int K, tq_segs sg, float *__restrict__ y, int accumulate) {
+    extern __shared__ __align__(16) uint8_t smem[];
+    constexpr int TA = C::TA;
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    const int g = lane >> 2, t = lane & 3;
+    const int wn = warp / C::WM, wm = warp % C::WM;
+    const int Nb = (N + 15) / 16;
+    const int nb0 = blockIdx.x * (C::BN / 16), m0 = blockIdx.y * C::BM;
+
+    auto load_stage = [&](int stage, int kb) {
+        uint8_t *sw = smem + stage * (C::WBYTES + C::ABYTES);
+        uint8_t *sa = sw + C::WBYTES;
+#pragma unroll
+        for (int e = tid; e < C::BN * 2; e += C::THREADS) { // weights: BN/16 row blocks × 32 chunks of 16 bytes
+            const int rb = e >> 5, c = e & 31;
+            const bool ok = nb0 + rb < Nb;
+            const uint4 *src = ok ? W + ((size_t)(nb0 + rb) * Kt + kb) * 32 + c : W;
+            tq_cp_async16(sw + rb * TQ_ST_BYTES + c * 16, src, ok);
+        }
+#pragma unroll
+        for (int e = tid; e < C::BM * 8; e += C::THREADS) { // activations: BM tokens × 8 chunks of 16 bytes
+            const int row = e >> 3, c = e & 7;
+            const int m = m0 + row, k = kb * 128 + c * 16;
+            const bool ok = m < M && k < K;
+            const int8_t *src = ok ? q + (size_t)m * K + k : q;
+            tq_cp_async16(sa + row * TQ_GEMM_APITCH + c * 16, src, ok);
+        }
+    };
+
+    int32_t acc[4][TA][4];
+    int32_t qsum[TA]; // UNS: this lane's part of Σ_k q[token g of tile a][k] (its 32 bytes of each k step)
+#pragma unroll
+    for (int i = 0; i < 4; i++)
+#pragma unroll
+        for (int a = 0; a < TA; a++)
+            acc[i][a][0] = acc[i][a][1] = acc[i][a][2] = acc[i][a][3] = 0;
+#pragma unroll
+    for (int a = 0; a < TA; a++)
+        qsum[a] = 0;
+
+#pragma unroll
+    for (int st = 0; st < C::STAGES - 1; st++) {
+        if (st < Kt)
+            load_stage(st, st);
+        tq_cp_commit();
+    }
+    for (int kb = 0; kb < Kt; kb++) {
+        tq_cp_wait<C::STAGES - 2>();
+        __syncthreads(); // stage kb visible to all; the stage read in iteration kb-1 is free again
+        const int nxt = kb + C::STAGES - 1;
+        if (nxt < Kt)
+            load_stage(nxt % C::STAGES, nxt);
+        tq_cp_commit();
+
+        const uint8_t *sw = smem + (kb % C::STAGES) * (C::WBYTES + C::ABYTES);
+        const uint8_t *sa = sw + C::WBYTES;
+        uint4 w[4];
+#pragma unroll
+        for (int i = 0; i < 4; i++)
+            w[i] = *(const uint4 *)(sw + (wn * 4 + i) * TQ_ST_BYTES + lane * 16);
+#pragma unroll
+        for (int h = 0; h < 2; h++) { // k-subtiles 2h, 2h+1: activation bytes [32t + 16h, +16) of each token tile
+            uint32_t b[TA][4];
+#pragma unroll
+            for (int a = 0; a < TA; a++) {
+                const uint4 u = *(const uint4 *)(sa + (wm * TA * 8 + a * 8 + g) * TQ_GEMM_APITCH + 32 * t + 16 * h);
+                b[a][0] = u.x, b[a][1] = u.y, b[a][2] = u.z, b[a][3] = u.w;
+                if (C::UNS) {
+#pragma unroll
+                    for (int e = 0; e < 4; e++)
+                        qsum[a] = __dp4a((int)b[a][e], 0x01010101, qsum[a]);
+                }
+            }
+#pragma unroll
+            for (int jj = 0; jj < 2; jj++) {
+                const int j = 2 * h + jj;
+#pragma unroll
+                for (int i = 0; i < 4; i++) {
+                    const uint32_t ww = j == 0 ? w[i].x : j == 1 ? w[i].y : j == 2 ? w[i].z : w[i].w;
+                    if (C::UNS) {
+                        const uint32_t a0 = ww & 0x03030303u, a1 = (ww >> 2) & 0x03030303u,
+                                       a2 = (ww >> 4) & 0x03030303u, a3 = (ww >> 6) & 0x03030303u;
+#pragma unroll
+                        for (int a = 0; a < TA; a++)
+                            tq_mma_u8(acc[i][a], a0, a1, a2, a3, b[a][2 * jj], b[a][2 * jj + 1]);
+                    } else {
+                        const uint32_t a0 = tq_decode(ww, 0), a1 = tq_decode(ww, 1), a2 = tq_decode(ww, 2),
+                                       a3 = tq_decode(ww, 3);
+#pragma unroll
+                        for (int a = 0; a < TA; a++)
+                            tq_mma(acc[i][a], a0, a1, a2, a3, b[a][2 * jj], b[a][2 * jj + 1]);
+                    }
+                }
+            }
+        }
+    }
+    tq_cp_wait<0>();
+
+    // UNS: Σq of token g of tile a over the 4 lanes t, then fetched for the tokens 2t, 2t+1 this lane's C holds
+    int32_t corr[TA][2];
+#pragma unroll
+    for (int a = 0; a < TA; a++) {
+        int32_t v = qsum[a];
+        if (C::UNS) {
+            v += __shfl_xor_sync(0xffffffffu, v, 1);
+            v += __shfl_xor_sync(0xffffffffu, v, 2);
+        }
+        corr[a][0] = C::UNS ? __shfl_sync(0xffffffffu, v, (2 * t) * 4) : 0;
+        corr[a][1] = C::UNS ? __shfl_sync(0xffffffffu, v, (2 * t + 1) * 4) : 0;
+    }
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        const int nbase = (nb0 + wn * 4 + i) * 16 + g;
+#pragma unroll
+        for (int a = 0; a < TA; a++) {
+            const int mbase = m0 + wm * TA * 8 + a * 8 + 2 * t;
+#pragma unroll
+            for (int c = 0; c < 4; c++) {
+                const int n = nbase + 8 * (c >> 1), m = mbase + (c & 1);
+                if (n < N && m < M)
+                    tq_store(y, (size_t)m * N + n, acc[i][a][c] - corr[a][c & 1], s[m], tq_seg_scale(sg, n),
+                             accumulate);
+            }
+        }
+    }
+}
+
+/* host: launch GEMM variant C on a stream */
+template <class C>
+static inline void tq_gemm_launch(cudaStream_t st, const uint4 *W, int Kt, const int8_t *q, const float *s, int M,
+                                  int N, int K, tq_segs sg, float *y, int accumulate) {
+    const dim3 grid((N + C::BN - 1) / C::BN, (M + C::BM - 1) / C::BM);
+    tq_gemm_kernel<C><<<grid, C::THREADS, C::SMEM, st>>>(W, Kt, q, s, M, N, K, sg, y, accumulate);
+}
+template <class C> static inline cudaError_t tq_gemm_init() {
+    return cudaFuncSetAttribute(tq_gemm_kernel<C>, cudaFuncAttributeMaxDynamicSharedMemorySize, C::SMEM);
+}
+
+#endif
