@@ -54,7 +54,7 @@ trit_status generate(trit_model *m, trit_ctx *ctx, trit_sampler *smp, const int3
     char buf[4096];
     double t1 = tool_now();
     int32_t id = -1;
-    for (;;) {
+    while (o->n_predict != 0) {
         const float *logits = trit_ctx_logits(ctx, b.n_tokens - 1);
         id = trit_sampler_sample(smp, logits);
         bool stop = gen_is_stop(m, id) && !o->ignore_eos;

@@ -1,0 +1,49 @@
+/* dispatch.c — picks the kernel set once, at back-end creation, from what the CPU and the OS support
+ * (trit_cpu_detect: CPUID + XGETBV on x86, HWCAP on Arm). TRIT_CPU_ISA (read by the back-end factory) may force a
+ * lower set for testing; asking for a set this machine cannot run is an error, never a crash later. */
+#include <string.h>
+
+#include "cpu/fast/cpu.h"
+
+/* kernel sets in order of preference; the getters return NULL where the set is not compiled in */
+static const trit_cpu_kernels *usable(const char *name, const trit_cpu_features *f) {
+    if (!strcmp(name, "scalar"))
+        return &trit_cpu_kernels_scalar;
+    if (!strcmp(name, "amx"))
+        return f->amx_int8 && f->avx512 && f->avx512vnni ? trit_cpu_kernels_amx() : NULL;
+    if (!strcmp(name, "avx512"))
+        return f->avx512 && f->avx512vnni ? trit_cpu_kernels_avx512() : NULL;
+    if (!strcmp(name, "avx2"))
+        return f->avx2 && f->fma ? trit_cpu_kernels_avx2() : NULL;
+    if (!strcmp(name, "neon"))
+        return f->neon && f->dotprod ? trit_cpu_kernels_neon() : NULL;
+    return NULL;
+}
+
+const trit_cpu_kernels *trit_cpu_kernels_pick(const char *isa) {
+    trit_cpu_features f;
+    trit_cpu_detect(&f);
+    if (isa && *isa)
+        return usable(isa, &f);
+    // "amx" is left out of the default order until its kernel has passed the tests on an AMX machine
+    static const char *const order[] = {"avx512", "avx2", "neon", "scalar"};
+    for (size_t i = 0; i < sizeof order / sizeof order[0]; i++) {
+        const trit_cpu_kernels *k = usable(order[i], &f);
+        if (k)
+            return k;
+    }
+    return &trit_cpu_kernels_scalar;
+}
+
+/* Targets without an arch directory have no detection and no SIMD sets. */
+#if !defined(__x86_64__) && !defined(__aarch64__)
+void trit_cpu_detect(trit_cpu_features *f) { memset(f, 0, sizeof *f); }
+#endif
+#if !defined(__x86_64__)
+const trit_cpu_kernels *trit_cpu_kernels_avx2(void) { return NULL; }
+const trit_cpu_kernels *trit_cpu_kernels_avx512(void) { return NULL; }
+const trit_cpu_kernels *trit_cpu_kernels_amx(void) { return NULL; }
+#endif
+#if !defined(__aarch64__)
+const trit_cpu_kernels *trit_cpu_kernels_neon(void) { return NULL; }
+#endif
