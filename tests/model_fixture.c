@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "core/fp16.h"
 #include "formats_st.h"
@@ -20,15 +21,21 @@ static uint64_t next(uint64_t *s) {
 }
 static float unit(uint64_t *s) { return (float)next(s) / 2147483648.0f; }
 
+#define FIXTURE_MAX_TENSORS 4096 /* 2B-4T has 543 */
+
 typedef struct blob {
-    st_spec spec[64];
-    void *mem[64];
+    st_spec spec[FIXTURE_MAX_TENSORS];
+    void *mem[FIXTURE_MAX_TENSORS];
     int n;
 } blob;
 
 static void add(blob *b, const char *name, const char *dtype, int n_dims, int64_t d0, int64_t d1, void *data,
                 size_t bytes, const fixture_cfg *c) {
     if (c->omit_tensor && !strcmp(name, c->omit_tensor)) {
+        free(data);
+        return;
+    }
+    if (b->n == FIXTURE_MAX_TENSORS) {
         free(data);
         return;
     }
@@ -86,7 +93,13 @@ static void add_linear(blob *b, const char *prefix, int N, int K, uint64_t *rng,
 }
 
 char *fixture_write(const fixture_cfg *c) {
-    char *dir = st_tmpdir();
+    char *dir = NULL;
+    if (c->dir) {
+        mkdir(c->dir, 0755); /* an existing folder is fine; a failure shows when the files are written */
+        dir = strdup(c->dir);
+    } else {
+        dir = st_tmpdir();
+    }
     if (!dir)
         return NULL;
     char cfg[1024];
@@ -104,12 +117,16 @@ char *fixture_write(const fixture_cfg *c) {
         st_rmtree(dir);
         return NULL;
     }
-    blob b = {0};
+    blob *bp = calloc(1, sizeof *bp);
+    if (!bp) {
+        st_rmtree(dir);
+        return NULL;
+    }
     uint64_t rng = c->seed;
     uint16_t *emb = malloc((size_t)c->vocab * c->hidden * 2);
     for (size_t i = 0; i < (size_t)c->vocab * c->hidden; i++)
         emb[i] = trit_f32_to_bf16(2.0f * unit(&rng) - 1.0f);
-    add(&b, "model.embed_tokens.weight", "BF16", 2, c->vocab, c->hidden, emb, (size_t)c->vocab * c->hidden * 2, c);
+    add(bp, "model.embed_tokens.weight", "BF16", 2, c->vocab, c->hidden, emb, (size_t)c->vocab * c->hidden * 2, c);
     char name[200];
     for (int l = 0; l < c->layers; l++) {
         const char *lin[7] = {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
@@ -119,31 +136,32 @@ char *fixture_write(const fixture_cfg *c) {
                         {c->hidden, c->inter}};
         for (int i = 0; i < 7; i++) {
             snprintf(name, sizeof name, "model.layers.%d.%s", l, lin[i]);
-            add_linear(&b, name, NK[i][0], NK[i][1], &rng, c);
+            add_linear(bp, name, NK[i][0], NK[i][1], &rng, c);
         }
         const char *norms[4] = {"input_layernorm", "self_attn.attn_sub_norm", "post_attention_layernorm",
                                 "mlp.ffn_sub_norm"};
         int nw[4] = {c->hidden, c->heads * hd, c->hidden, c->inter};
         for (int i = 0; i < 4; i++) {
             snprintf(name, sizeof name, "model.layers.%d.%s.weight", l, norms[i]);
-            add_vec(&b, name, nw[i], &rng, c);
+            add_vec(bp, name, nw[i], &rng, c);
         }
     }
-    add_vec(&b, "model.norm.weight", c->hidden, &rng, c);
+    add_vec(bp, "model.norm.weight", c->hidden, &rng, c);
     if (!c->tied) {
         uint16_t *lm = malloc((size_t)c->vocab * c->hidden * 2);
         for (size_t i = 0; i < (size_t)c->vocab * c->hidden; i++)
             lm[i] = trit_f32_to_bf16(2.0f * unit(&rng) - 1.0f);
-        add(&b, "lm_head.weight", "BF16", 2, c->vocab, c->hidden, lm, (size_t)c->vocab * c->hidden * 2, c);
+        add(bp, "lm_head.weight", "BF16", 2, c->vocab, c->hidden, lm, (size_t)c->vocab * c->hidden * 2, c);
     }
     size_t size;
-    uint8_t *img = st_build(b.spec, b.n, &size);
+    uint8_t *img = st_build(bp->spec, bp->n, &size);
     int rc = img ? st_write(dir, "model.safetensors", img, size) : -1;
     free(img);
-    for (int i = 0; i < b.n; i++) {
-        free((void *)b.spec[i].name);
-        free(b.mem[i]);
+    for (int i = 0; i < bp->n; i++) {
+        free((void *)bp->spec[i].name);
+        free(bp->mem[i]);
     }
+    free(bp);
     if (rc) {
         st_rmtree(dir);
         return NULL;

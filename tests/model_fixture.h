@@ -12,6 +12,7 @@ typedef struct fixture_cfg {
     uint64_t seed;
     const char *omit_tensor; /* leave this tensor out (error tests); NULL = complete */
     const char *bad_shape;   /* give this tensor a wrong shape (error tests) */
+    const char *dir;         /* write here (created if missing); NULL = a new temporary folder */
 } fixture_cfg;
 
 fixture_cfg fixture_default(void);
