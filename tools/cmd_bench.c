@@ -97,9 +97,7 @@ static int bench_model(int argc, char **argv) {
     }
     trit_error err = {0};
     trit_model *m = NULL;
-    trit_model_params mp = trit_model_default_params();
-    mp.backend = o.backend;
-    mp.n_threads = o.threads;
+    trit_model_params mp = tool_model_params(&o);
     double t0 = tool_now();
     const char *what = o.model;
     if (random) {

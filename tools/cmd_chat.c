@@ -135,7 +135,7 @@ int cmd_chat(int argc, char **argv) {
                     trit_ctx_seq_len(ctx, 0), trit_ctx_n_ctx(ctx), n_turn + 1);
             continue;
         }
-        gen_opts go = {.n_predict = n_predict, .ignore_eos = false, .feed_stop = true, .out = stdout};
+        gen_opts go = {.n_predict = n_predict, .ignore_eos = false, .feed_last = true, .out = stdout};
         gen_stats gs;
         int32_t before = trit_ctx_seq_len(ctx, 0);
         s = generate(m, ctx, smp, turn, (int)n_turn, &go, &gs, &err);

@@ -54,7 +54,8 @@ static void ppl_help(void) {
            "  -m, --model DIR        model folder (default " TRIT_DEFAULT_MODEL ")\n"
            "      --backend NAME     auto, ref, cpu or cuda\n"
            "  -t, --threads N        CPU threads\n"
-           "  -b, --batch N          most tokens per forward call (default: the window)\n");
+           "  -b, --batch N          most tokens per forward call (default: the window)\n"
+           "      --lm-head-int8     LM head in int8 with a scale per row (compare with --kl-base)\n");
 }
 
 /* log-softmax of logits[V] into lp[V]; returns nothing, exact in double for the normaliser. */

@@ -116,7 +116,7 @@ int cmd_run(int argc, char **argv) {
         fwrite(prompt, 1, len, stdout);
         fflush(stdout);
     }
-    gen_opts go = {.n_predict = n_predict, .ignore_eos = ignore_eos, .feed_stop = false, .out = stdout};
+    gen_opts go = {.n_predict = n_predict, .ignore_eos = ignore_eos, .feed_last = false, .out = stdout};
     gen_stats gs;
     trit_status s = generate(m, ctx, smp, ids, (int)n_ids, &go, &gs, &err);
     printf("\n");

@@ -11,7 +11,8 @@ const char *const TOOL_OPTS_HELP =
     "      --backend NAME   auto (default), ref, cpu or cuda (env TRIT_BACKEND also picks it)\n"
     "  -t, --threads N      CPU threads (default: all cores)\n"
     "      --ctx N          context length in tokens (default: the model's max_position_embeddings)\n"
-    "  -b, --batch N        most tokens per forward call (default 512)\n";
+    "  -b, --batch N        most tokens per forward call (default 512)\n"
+    "      --lm-head-int8   LM head in int8 with a scale per row (half the bytes of bf16, slightly different logits)\n";
 
 void tool_opts_init(tool_opts *o) {
     const char *env = getenv("TRIT_MODEL");
@@ -20,6 +21,7 @@ void tool_opts_init(tool_opts *o) {
     o->threads = 0;
     o->n_ctx = 0;
     o->n_batch = 0;
+    o->lm_head_int8 = false;
 }
 
 int arg_str(int argc, char **argv, int *i, const char **out) {
@@ -92,6 +94,10 @@ int tool_opts_parse(tool_opts *o, int argc, char **argv, int *i) {
             return -1;
         return 1;
     }
+    if (!strcmp(a, "--lm-head-int8")) {
+        o->lm_head_int8 = true;
+        return 1;
+    }
     if (!strcmp(a, "-b") || !strcmp(a, "--batch")) {
         if (arg_int(argc, argv, i, &o->n_batch) < 0 || o->n_batch < 0)
             return -1;
@@ -113,12 +119,18 @@ double tool_now(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-int tool_load(const tool_opts *o, int n_seq, trit_model **m, trit_ctx **ctx, double *load_s) {
-    trit_error err = {0};
-    double t0 = tool_now();
+trit_model_params tool_model_params(const tool_opts *o) {
     trit_model_params mp = trit_model_default_params();
     mp.backend = o->backend;
     mp.n_threads = o->threads;
+    mp.lm_head_int8 = o->lm_head_int8;
+    return mp;
+}
+
+int tool_load(const tool_opts *o, int n_seq, trit_model **m, trit_ctx **ctx, double *load_s) {
+    trit_error err = {0};
+    double t0 = tool_now();
+    trit_model_params mp = tool_model_params(o);
     if (trit_model_load(o->model, &mp, m, &err) != TRIT_OK)
         return tool_fail("cannot load the model", &err);
     trit_ctx_params cp = trit_ctx_default_params();

@@ -19,6 +19,7 @@ typedef struct tool_opts {
     int threads;         /* -t N */
     int n_ctx;           /* --ctx N */
     int n_batch;         /* -b N */
+    bool lm_head_int8;   /* --lm-head-int8 */
 } tool_opts;
 
 void tool_opts_init(tool_opts *o);
@@ -34,6 +35,9 @@ int arg_u64(int argc, char **argv, int *i, uint64_t *out);
 int arg_str(int argc, char **argv, int *i, const char **out);
 
 int tool_fail(const char *what, const trit_error *err); /* prints "trit: what: msg" to stderr, returns 1 */
+
+/* The model parameters the options ask for (back end, threads, LM head). */
+trit_model_params tool_model_params(const tool_opts *o);
 
 /* Loads the model (prints load time to stderr when verbose) and makes a context. */
 int tool_load(const tool_opts *o, int n_seq, trit_model **m, trit_ctx **ctx, double *load_s);

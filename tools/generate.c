@@ -60,8 +60,6 @@ trit_status generate(trit_model *m, trit_ctx *ctx, trit_sampler *smp, const int3
         bool stop = gen_is_stop(m, id) && !o->ignore_eos;
         if (stop) {
             st->stopped_eos = true;
-            if (!o->feed_stop || trit_ctx_seq_len(ctx, 0) >= n_ctx)
-                break;
         } else {
             int w = trit_detok_push(dt, id, buf, sizeof buf);
             if (w > 0) {
@@ -71,16 +69,17 @@ trit_status generate(trit_model *m, trit_ctx *ctx, trit_sampler *smp, const int3
             st->n_gen++;
             trit_sampler_accept(smp, id);
         }
-        if (!stop && o->n_predict >= 0 && st->n_gen >= o->n_predict)
-            break;
+        bool done = stop || (o->n_predict >= 0 && st->n_gen >= o->n_predict);
+        if (done && !o->feed_last)
+            break; /* run: the last token need not enter the cache */
         if (trit_ctx_seq_len(ctx, 0) >= n_ctx) {
-            st->context_full = true;
+            st->context_full = true; /* chat: the token just shown could not enter the cache */
             break;
         }
         trit_batch nb = {.n_tokens = 1, .tokens = &id};
         b = nb;
         s = trit_ctx_decode(ctx, &b, err);
-        if (s != TRIT_OK || stop)
+        if (s != TRIT_OK || done)
             break;
     }
     int w = trit_detok_flush(dt, buf, sizeof buf);

@@ -10,7 +10,8 @@
 typedef struct gen_opts {
     int n_predict;       /* most tokens to generate; < 0 = until an end token or the context is full */
     bool ignore_eos;     /* keep going past end tokens */
-    bool feed_stop;      /* feed the end token into the cache (chat keeps "<|eot_id|>" in the history) */
+    bool feed_last;      /* feed the last token (end token or not) into the cache: chat keeps the whole reply and
+                          * its "<|eot_id|>" in the history */
     FILE *out;           /* where text streams (stdout) */
 } gen_opts;
 

@@ -71,19 +71,28 @@ static void read_row(const trit_st_tensor *t, int64_t first, int64_t n, float *d
 static trit_status unpack(const trit_st_tensor *t, int32_t N, int32_t K, int8_t *codes, trit_error *err) {
     const uint8_t *p = (const uint8_t *)t->data;
     int64_t R = N / 4;
-    for (int64_t r = 0; r < R; r++)
-        for (int64_t c = 0; c < K; c++) {
-            uint8_t b = p[r * K + c];
-            for (int i = 0; i < 4; i++) {
-                int code = (b >> (2 * i)) & 3;
-                if (code == 3)
-                    return TRIT_FAIL(err, TRIT_E_FORMAT, "tensor \"%s\" in %s: invalid ternary code 3 in packed "
-                                     "byte [%lld][%lld] bits %d..%d (weight row %lld, column %lld)", t->name, t->file,
-                                     (long long)r, (long long)c, 2 * i, 2 * i + 1, (long long)(i * R + r),
-                                     (long long)c);
-                codes[(i * R + r) * K + c] = (int8_t)(code - 1);
-            }
+    for (int64_t r = 0; r < R; r++) {
+        const uint8_t *row = p + r * K;
+        /* code 3 (both bits of a pair set) is invalid: find any first, then decode branch-free (vectorizes) */
+        uint8_t bad = 0;
+        for (int64_t c = 0; c < K; c++)
+            bad |= row[c] & (row[c] >> 1) & 0x55;
+        if (bad) {
+            for (int64_t c = 0; c < K; c++)
+                for (int i = 0; i < 4; i++)
+                    if (((row[c] >> (2 * i)) & 3) == 3)
+                        return TRIT_FAIL(err, TRIT_E_FORMAT,
+                                         "tensor \"%s\" in %s: invalid ternary code 3 in packed byte [%lld][%lld] "
+                                         "bits %d..%d (weight row %lld, column %lld)",
+                                         t->name, t->file, (long long)r, (long long)c, 2 * i, 2 * i + 1,
+                                         (long long)(i * R + r), (long long)c);
         }
+        for (int i = 0; i < 4; i++) {
+            int8_t *dst = codes + (i * R + r) * K;
+            for (int64_t c = 0; c < K; c++)
+                dst[c] = (int8_t)(((row[c] >> (2 * i)) & 3) - 1);
+        }
+    }
     return TRIT_OK;
 }
 
