@@ -558,3 +558,20 @@ const char *trit_st_unsupported_dtype(const trit_st_set *s, const char *name, co
     }
     return NULL;
 }
+
+void trit_st_set_release(const trit_st_set *s, const trit_st_tensor *t) {
+    if (!s || !t)
+        return;
+    for (int32_t i = 0; i < s->n_files; i++) {
+        const trit_st_file *f = s->files[i];
+        const uint8_t *lo = (const uint8_t *)t->data, *hi = lo + t->bytes;
+        if (!f->map || lo < f->base || hi > f->base + f->size)
+            continue;
+        long page = sysconf(_SC_PAGESIZE);
+        uintptr_t a = ((uintptr_t)lo + (uintptr_t)page - 1) & ~((uintptr_t)page - 1);
+        uintptr_t b = (uintptr_t)hi & ~((uintptr_t)page - 1);
+        if (b > a)
+            madvise((void *)a, b - a, MADV_DONTNEED); /* private read-only file mapping: pages are dropped */
+        return;
+    }
+}

@@ -57,6 +57,12 @@ const trit_st_tensor *trit_st_set_get(const trit_st_set *s, int32_t i);
 const char *trit_st_file_unsupported_dtype(const trit_st_file *f, const char *name);
 const char *trit_st_unsupported_dtype(const trit_st_set *s, const char *name, const char **file);
 
+/* Tells the OS that the bytes of tensor `t` (a tensor of set s) will not be read again, so the pages of the
+ * mapping that lie wholly inside it can leave memory (they are read again from the file if touched). Keeps peak
+ * memory at the packed model instead of packed model + file while weights are repacked. No-op for in-memory
+ * images. */
+void trit_st_set_release(const trit_st_set *s, const trit_st_tensor *t);
+
 const char *trit_st_dtype_name(trit_st_dtype dt);
 size_t trit_st_dtype_size(trit_st_dtype dt);
 
