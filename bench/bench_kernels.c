@@ -1,14 +1,17 @@
 /* bench_kernels.c — kernel mode of `trit bench`: ternary GEMV/GEMM of the "cpu" back end over a list of shapes,
  * with the machine's memory bandwidth measured in the same run so every figure has its roofline next to it.
  *
- *   bench_kernels [--threads N] [--isa scalar|avx2|avx512|neon] [--shapes NxK,NxK,...] [--m 1,128,512]
- *                 [--reps R] [--head VxD|0] [--json]
+ *   bench_kernels [--threads N] [--isa scalar|avx2|avx512|neon] [--layout t16|tq1|tl] [--shapes NxK,NxK,...]
+ *                 [--m 1,128,512] [--reps R] [--head VxD|0] [--json]
  *
- * Per shape and M: median and min..max µs over R runs (after 2 warm-ups), GB/s of packed weight bytes read
- * (N·K/4 per call) and that as a share of the measured read bandwidth, and GOPS (2·N·K·M int8 ops) for M > 1.
+ * --layout picks the weight layout (cpu.h: T16, the compact TQ1, the lookup-table TL; default TRIT_CPU_WEIGHTS,
+ * else the back end's measured default). Per shape and M: median and min..max µs over R runs (after 2 warm-ups),
+ * GB/s of packed weight bytes read (N·K/4 in T16 and TL, N·K/5 in TQ1) and that as a share of the measured read
+ * bandwidth, and GOPS (2·N·K·M int8 ops) for M > 1.
  * GEMV weights are cycled through enough copies (≥ 256 MB) that they come from DRAM as in a real decode step,
  * not from the 32 MB-class L3. Also prints the thread pool's dispatch overhead and times the LM head (bf16 table
- * V×D, default 128256×2560 as in 2B-4T; --head 0 skips it), which is the largest single read of a decode step.
+ * V×D, default 128256×2560 as in 2B-4T, and the optional int8 head with row scales, TRIT_DT_I8ROW; --head 0
+ * skips them), which is the largest single read of a decode step.
  *
  * `trit bench` calls trit_bench_kernels_main(argc, argv); built on its own (bench/CMakeLists.txt makes every
  * bench_*.c a program) it has its own main, defined unless TRIT_BENCH_NO_MAIN is set. */
@@ -144,7 +147,8 @@ static int bench_one(trit_backend *be, shape sh, int32_t M, int reps, double bw,
     for (int32_t m = 0; m < M; m++)
         s[m] = 12.7f;
     // GEMV reads cold weights in a real decode step: cycle through copies totalling >= 256 MB
-    const size_t wbytes = (size_t)sh.N * sh.K / 4;
+    const int tq1 = trit_cpu_backend_layout(be) == TRIT_CPU_TQ1;
+    const size_t wbytes = (size_t)sh.N * sh.K / (tq1 ? 5 : 4);
     int copies = M == 1 ? (int)(((size_t)256 << 20) / wbytes) + 1 : 1;
     trit_tmat *w = calloc((size_t)copies, sizeof *w);
     int packed = 0;
@@ -179,10 +183,17 @@ static int bench_one(trit_backend *be, shape sh, int32_t M, int reps, double bw,
     return st;
 }
 
-/* LM head over a bf16 table [V][D] for one token: GB/s of table bytes (it is read once per token) */
-static int bench_head(trit_backend *be, int32_t V, int32_t D, int reps, double *med_us, double *min_us,
-                      double *max_us, trit_error *err) {
-    uint16_t *table = malloc(sizeof(uint16_t) * (size_t)V * D);
+/* bytes of an LM head table [V][D] of type dt (bf16, or the int8 head with its row scales) */
+static double head_bytes(trit_dtype dt, int32_t V, int32_t D) {
+    return dt == TRIT_DT_I8ROW ? (double)trit_i8row_bytes(V, D) : 2.0 * V * D;
+}
+
+/* LM head over a bf16 or int8 (TRIT_DT_I8ROW) table [V][D] for one token: GB/s of table bytes (it is read once
+ * per token) */
+static int bench_head(trit_backend *be, trit_dtype dt, int32_t V, int32_t D, int reps, double *med_us,
+                      double *min_us, double *max_us, trit_error *err) {
+    const size_t tb = (size_t)head_bytes(dt, V, D);
+    void *table = malloc(tb);
     float *x = malloc(sizeof(float) * (size_t)D), *logits = malloc(sizeof(float) * (size_t)V);
     double *t = malloc(sizeof(double) * (size_t)reps);
     if (!table || !x || !logits || !t) {
@@ -190,14 +201,24 @@ static int bench_head(trit_backend *be, int32_t V, int32_t D, int reps, double *
         return TRIT_FAIL(err, TRIT_E_NOMEM, "bench: out of memory for the %dx%d head", (int)V, (int)D);
     }
     uint64_t rng = 99;
-    for (size_t i = 0; i < (size_t)V * D; i++)
-        table[i] = (uint16_t)(0x3c00 + (rnd(&rng) & 0x3ff)); // bf16 values in [0.0078, 0.0156)
+    if (dt == TRIT_DT_I8ROW) {
+        int8_t *q = table;
+        float *scale = (float *)((char *)table + trit_i8row_scale_offset(V, D));
+        for (size_t i = 0; i < (size_t)V * D; i++)
+            q[i] = (int8_t)(rnd(&rng) % 255 - 127);
+        for (int32_t v = 0; v < V; v++)
+            scale[v] = 1e-4f;
+    } else {
+        uint16_t *h = table;
+        for (size_t i = 0; i < (size_t)V * D; i++)
+            h[i] = (uint16_t)(0x3c00 + (rnd(&rng) & 0x3ff)); // bf16 values in [0.0078, 0.0156)
+    }
     for (int32_t d = 0; d < D; d++)
         x[d] = 1.0f;
-    be->ops->lm_head(be, table, TRIT_DT_BF16, V, D, x, 1, logits);
+    be->ops->lm_head(be, table, dt, V, D, x, 1, logits);
     for (int i = 0; i < reps; i++) {
         double t0 = now_s();
-        be->ops->lm_head(be, table, TRIT_DT_BF16, V, D, x, 1, logits);
+        be->ops->lm_head(be, table, dt, V, D, x, 1, logits);
         t[i] = (now_s() - t0) * 1e6;
     }
     qsort(t, (size_t)reps, sizeof(double), cmp_d);
@@ -238,14 +259,14 @@ static int parse_shapes(const char *s, shape *out, int max) {
 }
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: bench_kernels [--threads N] [--isa scalar|avx2|avx512|neon] [--shapes NxK,...] "
-               "[--m 1,128,512] [--reps R] [--head VxD|0] [--json]\n");
+    fprintf(f, "usage: bench_kernels [--threads N] [--isa scalar|avx2|avx512|neon] [--layout t16|tq1|tl] "
+               "[--shapes NxK,...] [--m 1,128,512] [--reps R] [--head VxD|0] [--json]\n");
 }
 
 int trit_bench_kernels_main(int argc, char **argv) {
     int threads = 0, reps = 0, json = 0;
     int32_t head_v = 128256, head_d = 2560;
-    const char *isa = NULL;
+    const char *isa = NULL, *layout = getenv("TRIT_CPU_WEIGHTS");
     shape shapes[64];
     int n_shapes = (int)(sizeof DEFAULT_SHAPES / sizeof DEFAULT_SHAPES[0]);
     memcpy(shapes, DEFAULT_SHAPES, sizeof DEFAULT_SHAPES);
@@ -264,6 +285,8 @@ int trit_bench_kernels_main(int argc, char **argv) {
             reps = atoi(v), i++;
         } else if (v && !strcmp(a, "--isa")) {
             isa = v, i++;
+        } else if (v && !strcmp(a, "--layout")) {
+            layout = v, i++;
         } else if (v && !strcmp(a, "--m")) {
             if ((n_ms = parse_list(v, ms, 16)) <= 0)
                 return usage(stderr), 2;
@@ -288,7 +311,7 @@ int trit_bench_kernels_main(int argc, char **argv) {
     }
     trit_backend *be;
     trit_error err = {0};
-    if (trit_cpu_backend_create_isa(threads, isa, &be, &err) != TRIT_OK) {
+    if (trit_cpu_backend_create_opts(threads, isa, layout, &be, &err) != TRIT_OK) {
         fprintf(stderr, "bench_kernels: %s\n", err.msg);
         return 1;
     }
@@ -301,14 +324,16 @@ int trit_bench_kernels_main(int argc, char **argv) {
     const double bw = measure_read_bw(pool), cbw = measure_memcpy_bw(), disp = measure_dispatch_us(pool);
     trit_pool_destroy(pool);
     const char *kname = trit_cpu_backend_kernels(be)->name;
+    const trit_cpu_layout lay = trit_cpu_backend_layout(be);
+    const char *lname = lay == TRIT_CPU_TQ1 ? "tq1" : lay == TRIT_CPU_TL ? "tl" : "t16";
     if (json)
-        printf("{\"mode\":\"kernels\",\"isa\":\"%s\",\"threads\":%d,\"read_bw_gbs\":%.2f,\"memcpy_bw_gbs\":%.2f,"
-               "\"dispatch_us\":%.3f,\"results\":[",
-               kname, be->n_threads, bw, cbw, disp);
+        printf("{\"mode\":\"kernels\",\"isa\":\"%s\",\"layout\":\"%s\",\"threads\":%d,\"read_bw_gbs\":%.2f,"
+               "\"memcpy_bw_gbs\":%.2f,\"dispatch_us\":%.3f,\"results\":[",
+               kname, lname, be->n_threads, bw, cbw, disp);
     else
-        printf("kernels %s, %d threads; read bandwidth %.1f GB/s (all threads), memcpy %.1f GB/s (1 thread, "
-               "read+write); pool dispatch %.2f us\n%7s %6s %5s %10s %21s %8s %6s %8s\n",
-               kname, be->n_threads, bw, cbw, disp, "N", "K", "M", "median_us", "min..max_us", "GB/s", "of_bw",
+        printf("kernels %s, weights %s, %d threads; read bandwidth %.1f GB/s (all threads), memcpy %.1f GB/s "
+               "(1 thread, read+write); pool dispatch %.2f us\n%7s %6s %5s %10s %21s %8s %6s %8s\n",
+               kname, lname, be->n_threads, bw, cbw, disp, "N", "K", "M", "median_us", "min..max_us", "GB/s", "of_bw",
                "GOPS");
     int first = 1, rc = 0;
     for (int si = 0; si < n_shapes; si++)
@@ -333,24 +358,30 @@ int trit_bench_kernels_main(int argc, char **argv) {
             }
             fflush(stdout);
         }
-    double hm = 0, hmin = 0, hmax = 0;
-    const double hbytes = 2.0 * head_v * head_d;
-    if (head_v > 0 && bench_head(be, head_v, head_d, 9, &hm, &hmin, &hmax, &err) != TRIT_OK) {
-        fprintf(stderr, "bench_kernels: %s\n", err.msg);
-        rc = 1;
-        head_v = 0;
-    }
-    if (json) {
+    if (json)
         printf("]");
-        if (head_v > 0)
-            printf(",\"lm_head\":{\"V\":%d,\"D\":%d,\"dtype\":\"bf16\",\"M\":1,\"median_us\":%.2f,\"min_us\":%.2f,"
+    // the bf16 head (2B-4T's tied table) and the optional int8 head (--lm-head-int8), JSON keys lm_head, lm_head_i8
+    for (int h = 0; h < 2 && head_v > 0; h++) {
+        const trit_dtype hdt = h ? TRIT_DT_I8ROW : TRIT_DT_BF16;
+        const char *hname = h ? "i8row" : "bf16";
+        double hm = 0, hmin = 0, hmax = 0;
+        const double hbytes = head_bytes(hdt, head_v, head_d);
+        if (bench_head(be, hdt, head_v, head_d, 9, &hm, &hmin, &hmax, &err) != TRIT_OK) {
+            fprintf(stderr, "bench_kernels: %s\n", err.msg);
+            rc = 1;
+            continue;
+        }
+        if (json)
+            printf(",\"lm_head%s\":{\"V\":%d,\"D\":%d,\"dtype\":\"%s\",\"M\":1,\"median_us\":%.2f,\"min_us\":%.2f,"
                    "\"max_us\":%.2f,\"gbs\":%.3f,\"bw_share\":%.4f}",
-                   head_v, head_d, hm, hmin, hmax, hbytes / (hm * 1e-6) / 1e9, hbytes / (hm * 1e-6) / 1e9 / bw);
-        printf("}\n");
-    } else if (head_v > 0) {
-        printf("lm_head bf16 %dx%d M=1: median %.1f us (%.1f..%.1f), %.2f GB/s, %.0f%% of read bandwidth\n", head_v,
-               head_d, hm, hmin, hmax, hbytes / (hm * 1e-6) / 1e9, 100.0 * hbytes / (hm * 1e-6) / 1e9 / bw);
+                   h ? "_i8" : "", head_v, head_d, hname, hm, hmin, hmax, hbytes / (hm * 1e-6) / 1e9,
+                   hbytes / (hm * 1e-6) / 1e9 / bw);
+        else
+            printf("lm_head %s %dx%d M=1: median %.1f us (%.1f..%.1f), %.2f GB/s, %.0f%% of read bandwidth\n", hname,
+                   head_v, head_d, hm, hmin, hmax, hbytes / (hm * 1e-6) / 1e9, 100.0 * hbytes / (hm * 1e-6) / 1e9 / bw);
     }
+    if (json)
+        printf("}\n");
     be->ops->destroy(be);
     return rc;
 }

@@ -71,6 +71,8 @@ typedef struct trit_model trit_model;
 typedef struct trit_model_params {
     const char *backend; /* "auto" (NULL), "ref", "cpu", "cuda"; env TRIT_BACKEND overrides "auto" */
     int n_threads;       /* 0 = all cores */
+    bool lm_head_int8;   /* LM head as int8 with one f32 scale per row (half the bytes of bf16; embeddings stay
+                            exact, so a tied table is kept twice); default false */
 } trit_model_params;
 
 trit_model_params trit_model_default_params(void);

@@ -15,7 +15,9 @@ int main(int argc, char **argv) {
     static const struct {
         const char *isa;
         int threads;
-    } configs[] = {{"scalar", 2}, {"neon", 1}, {"neon", 3}};
+        const char *weights; /* the compact and lookup-table layouts have generic kernels only here */
+    } configs[] = {{"scalar", 2, "t16"}, {"neon", 1, "t16"}, {"neon", 3, "t16"}, {"scalar", 1, "tq1"},
+                   {"scalar", 3, "tl"}};
     trit_cpu_bes bes = {.n = 0};
     for (size_t i = 0; i < sizeof configs / sizeof configs[0]; i++) {
         if (!trit_cpu_kernels_pick(configs[i].isa)) {
@@ -23,11 +25,12 @@ int main(int argc, char **argv) {
             continue;
         }
         trit_error err;
-        if (trit_cpu_backend_create_isa(configs[i].threads, configs[i].isa, &bes.be[bes.n], &err) != TRIT_OK) {
+        if (trit_cpu_backend_create_opts(configs[i].threads, configs[i].isa, configs[i].weights, &bes.be[bes.n],
+                                         &err) != TRIT_OK) {
             fprintf(stderr, "%s\n", err.msg);
             return 1;
         }
-        printf("testing %s, %d threads\n", configs[i].isa, configs[i].threads);
+        printf("testing %s, %d threads, %s weights\n", configs[i].isa, configs[i].threads, configs[i].weights);
         bes.n++;
     }
     printf("default kernel set here: %s\n", trit_cpu_kernels_pick(NULL)->name);

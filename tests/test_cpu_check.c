@@ -64,7 +64,17 @@ static const int32_t NS[] = {1, 3, 17, 640, 2560};
 static const int32_t MS[] = {1, 2, 3, 7, 16, 33};
 #define LEN(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
-static const char *kn(trit_backend *be) { return trit_cpu_backend_kernels(be)->name; }
+/* "avx512", or "avx512/tq1" for a back end packing TQ1 weights ("/tl": TL); a few buffers so that one message
+ * may name several */
+static const char *kn(trit_backend *be) {
+    static _Thread_local char buf[4][32];
+    static _Thread_local int next;
+    char *b = buf[next++ % 4];
+    const trit_cpu_layout l = trit_cpu_backend_layout(be);
+    snprintf(b, sizeof buf[0], "%s%s", trit_cpu_backend_kernels(be)->name,
+             l == TRIT_CPU_TQ1 ? "/tq1" : l == TRIT_CPU_TL ? "/tl" : "");
+    return b;
+}
 
 // ------------------------------------------------------------------------------------------------ quantize
 
@@ -218,6 +228,7 @@ static int check_matmul(const trit_cpu_bes *bes, uint64_t *rng, int big) {
                     continue;
                 fails += matmul_case(bes, rng, N, K, M);
             }
+    fails += matmul_case(bes, rng, 40, 300, 70); // more rows than one work chunk (64): TL builds tables per chunk
     if (big) // the real 2B-4T shapes: qkv fused, gate|up fused, down, at prefill-like M
         fails += matmul_case(bes, rng, 3840, 2560, 5) + matmul_case(bes, rng, 13824, 2560, 2) +
                  matmul_case(bes, rng, 2560, 6912, 9);
@@ -404,10 +415,30 @@ static int check_elementwise(const trit_cpu_bes *bes, uint64_t *rng, int big) {
     return fails;
 }
 
+/* TQ1 byte code: every one of the 243 five-code tuples decodes back to itself */
+static int check_tq1_codes(const trit_cpu_bes *bes, uint64_t *rng, int big) {
+    int fails = 0;
+    for (unsigned v = 0; v < 243; v++) {
+        uint8_t c[5];
+        for (int j = 4, x = (int)v; j >= 0; j--, x /= 3)
+            c[j] = (uint8_t)(x % 3);
+        const uint8_t byte = trit_tq1_encode(c);
+        for (int j = 0; j < 5; j++)
+            if (trit_tq1_code(byte, j) != c[j]) {
+                fprintf(stderr, "  tq1: tuple %u (byte %u) code %d decodes to %d, not %d\n", v, byte, j,
+                        trit_tq1_code(byte, j), c[j]);
+                fails++;
+            }
+    }
+    (void)bes, (void)rng, (void)big;
+    return fails;
+}
+
 const trit_cpu_check trit_cpu_checks[] = {
     {"quantize", check_quantize},   {"rmsnorm_quantize", check_rmsnorm_quantize},
     {"matmul_tq", check_matmul},    {"lm_head", check_lm_head},
     {"attention", check_attention}, {"glu_rope", check_elementwise},
+    {"tq1_codes", check_tq1_codes},
 };
 const int trit_cpu_n_checks = LEN(trit_cpu_checks);
 

@@ -12,7 +12,7 @@
 /* the back ends under test (each a "cpu" back end with some kernel set and thread count); every check computes
  * the reference once per input and compares each of them with it */
 typedef struct trit_cpu_bes {
-    trit_backend *be[8];
+    trit_backend *be[16];
     int n;
 } trit_cpu_bes;
 

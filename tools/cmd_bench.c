@@ -176,9 +176,9 @@ static int bench_model(int argc, char **argv) {
     getrusage(RUSAGE_SELF, &ru);
     double rss_mb = ru.ru_maxrss / 1024.0;
     if (json) {
-        printf("{\"model\": \"%s\", \"backend\": \"%s\", \"threads\": %d, \"load_s\": %.4f, \"peak_rss_mb\": %.1f, "
-               "\"reps\": %d",
-               what, trit_model_backend_name(m), o.threads, load_s, rss_mb, reps);
+        printf("{\"model\": \"%s\", \"backend\": \"%s\", \"threads\": %d, \"lm_head\": \"%s\", \"load_s\": %.4f, "
+               "\"peak_rss_mb\": %.1f, \"reps\": %d",
+               what, trit_model_backend_name(m), o.threads, o.lm_head_int8 ? "int8" : "model", load_s, rss_mb, reps);
         for (int p = 0; p < n_pp; p++)
             printf(", \"pp%d\": {\"tok_s\": %.2f, \"min\": %.2f, \"max\": %.2f}", pp[p], pp_s[p].med, pp_s[p].lo,
                    pp_s[p].hi);
@@ -186,8 +186,8 @@ static int bench_model(int argc, char **argv) {
             printf(", \"tg%d\": {\"tok_s\": %.2f, \"min\": %.2f, \"max\": %.2f}", n_gen, tg_s.med, tg_s.lo, tg_s.hi);
         printf("}\n");
     } else {
-        printf("model %s | backend %s | threads %d | load %.3f s | peak RSS %.1f MB | %d runs\n", what,
-               trit_model_backend_name(m), o.threads, load_s, rss_mb, reps);
+        printf("model %s | backend %s | threads %d |%s load %.3f s | peak RSS %.1f MB | %d runs\n", what,
+               trit_model_backend_name(m), o.threads, o.lm_head_int8 ? " int8 LM head |" : "", load_s, rss_mb, reps);
         printf("| test   | tokens/s (median) | min      | max      |\n|--------|-------------------|----------|----------|\n");
         for (int p = 0; p < n_pp; p++)
             printf("| pp%-4d | %17.2f | %8.2f | %8.2f |\n", pp[p], pp_s[p].med, pp_s[p].lo, pp_s[p].hi);

@@ -22,8 +22,21 @@
 
 typedef struct trit_backend trit_backend;
 
-/* Element type of a float table (embeddings / LM head). f16 sources are widened to f32 at load. */
-typedef enum { TRIT_DT_F32 = 0, TRIT_DT_BF16 = 1 } trit_dtype;
+/* Element type of a float table (embeddings / LM head). f16 sources are widened to f32 at load.
+ * TRIT_DT_I8ROW is the optional int8 LM head (trit_model_params.lm_head_int8; never an embedding table): one
+ * allocation of trit_i8row_bytes(V, D) bytes holding
+ *   q     int8 [V][D]  at offset 0,
+ *   scale f32  [V]     at offset trit_i8row_scale_offset(V, D) (V*D rounded up to 64 bytes),
+ * built at load from the f32 value w of each row: scale = max_d |w[d]| / 127 (f32), q[d] = rint(w[d] / scale)
+ * (round half to even; |q| <= 127; an all-zero row has scale 0 and q 0). lm_head keeps x in f32:
+ *   logits[m][v] = scale[v] * Σ_d (float)q[v][d] * x[m][d]   (f32 accumulate, the scale applied once at the end),
+ * so the table is the only thing approximated (≤ scale/2 per weight); back ends differ only by sum order. */
+typedef enum { TRIT_DT_F32 = 0, TRIT_DT_BF16 = 1, TRIT_DT_I8ROW = 2 } trit_dtype;
+
+static inline size_t trit_i8row_scale_offset(int32_t V, int32_t D) {
+    return ((size_t)V * (size_t)D + 63) & ~(size_t)63;
+}
+static inline size_t trit_i8row_bytes(int32_t V, int32_t D) { return trit_i8row_scale_offset(V, D) + 4 * (size_t)V; }
 
 #define TRIT_TMAT_MAX_SEG 4
 

@@ -5,7 +5,8 @@
  * use the expressions of the reference (cpu/ref/ref_ops.c) with explicit round-to-nearest intrinsics, so nvcc
  * cannot contract a*b+c into an FMA; the rmsnorm sum of squares is in double like the ref (only the summation
  * order differs, far below f32 precision). rope, attention, silu and lm_head are f32 with libm-class functions
- * and a different summation order: they match the ref to a few ulp, not bit for bit.
+ * and a different summation order: they match the ref to a few ulp, not bit for bit. lm_head also reads the
+ * int8 head (TRIT_DT_I8ROW: int8 widened exactly, f32 x, the row scale applied to the warp's sum).
  * Simple kernels, one block per row or per (token, head): correct for any shape; attention walks the cache
  * serially per warp with an online softmax (a flash-style kernel is future work). */
 #include <float.h>
@@ -356,11 +357,35 @@ __global__ void add_kernel(float *h, const float *x, size_t n) {
 
 #define HEAD_WARPS 8
 
-/* Σ_d table[v][d] * x[d] by one warp; 16-byte loads of the table row when the row is 16-byte aligned */
+/* Σ_d table[v][d] * x[d] by one warp; 16-byte loads of the table row when the row is 16-byte aligned.
+ * int8 head (TRIT_DT_I8ROW): rs is the row-scale array and the sum of q * x is multiplied by rs[v] at the end. */
 __device__ __forceinline__ float head_dot(const void *table, trit_dtype dt, int D, size_t v, const float *x,
-                                          bool vec) {
+                                          bool vec, const float *rs) {
     const int lane = threadIdx.x & 31;
     float acc = 0.0f;
+    if (dt == TRIT_DT_I8ROW) {
+        const int8_t *q = (const int8_t *)table + v * D;
+        if (vec) { // D % 16 == 0
+            const uint4 *row = (const uint4 *)q;
+            for (int c = lane; c < D / 16; c += 32) {
+                const uint4 u = __ldcs(row + c);
+                const uint32_t ws[4] = {u.x, u.y, u.z, u.w};
+                const float4 *xp = (const float4 *)(x + 16 * c);
+#pragma unroll
+                for (int e = 0; e < 4; e++) {
+                    const float4 xe = xp[e];
+                    acc += (float)(int8_t)(ws[e] & 0xffu) * xe.x;
+                    acc += (float)(int8_t)((ws[e] >> 8) & 0xffu) * xe.y;
+                    acc += (float)(int8_t)((ws[e] >> 16) & 0xffu) * xe.z;
+                    acc += (float)(int8_t)(ws[e] >> 24) * xe.w;
+                }
+            }
+        } else {
+            for (int d = lane; d < D; d += 32)
+                acc += (float)q[d] * x[d];
+        }
+        return rs[v] * warp_sum_f(acc);
+    }
     if (dt == TRIT_DT_BF16 && vec) { // D % 8 == 0
         const uint4 *row = (const uint4 *)((const uint16_t *)table + v * D);
         for (int c = lane; c < D / 8; c += 32) {
@@ -383,11 +408,11 @@ __device__ __forceinline__ float head_dot(const void *table, trit_dtype dt, int 
 }
 
 __global__ void lm_head_kernel(const void *table, trit_dtype dt, int V, int D, const float *x, int M, float *logits,
-                               bool vec) {
+                               bool vec, const float *rs) {
     const int warp = threadIdx.x >> 5;
     for (int v = blockIdx.x * HEAD_WARPS + warp; v < V; v += gridDim.x * HEAD_WARPS)
         for (int m = 0; m < M; m++) {
-            const float r = head_dot(table, dt, D, (size_t)v, x + (size_t)m * D, vec);
+            const float r = head_dot(table, dt, D, (size_t)v, x + (size_t)m * D, vec, rs);
             if ((threadIdx.x & 31) == 0)
                 logits[(size_t)m * V + v] = r;
         }
@@ -402,13 +427,13 @@ __device__ __forceinline__ unsigned long long argmax_key(float f, int v) {
 }
 
 __global__ void lm_head_argmax_kernel(const void *table, trit_dtype dt, int V, int D, const float *x, int M,
-                                      unsigned long long *keys, bool vec) {
+                                      unsigned long long *keys, bool vec, const float *rs) {
     __shared__ unsigned long long best[HEAD_WARPS];
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     for (int m = 0; m < M; m++) {
         unsigned long long mine = 0;
         for (int v = blockIdx.x * HEAD_WARPS + warp; v < V; v += gridDim.x * HEAD_WARPS) {
-            const unsigned long long k = argmax_key(head_dot(table, dt, D, (size_t)v, x + (size_t)m * D, vec), v);
+            const unsigned long long k = argmax_key(head_dot(table, dt, D, (size_t)v, x + (size_t)m * D, vec, rs), v);
             mine = k > mine ? k : mine;
         }
         if (lane == 0)
@@ -557,7 +582,13 @@ void cuda_add(trit_backend *be, float *h, const float *x, size_t n) {
 }
 
 static bool head_vec(const void *table, trit_dtype dt, int D, const float *x) {
-    return dt == TRIT_DT_BF16 && D % 8 == 0 && ((uintptr_t)table & 15) == 0 && ((uintptr_t)x & 15) == 0;
+    const bool shape = dt == TRIT_DT_BF16 ? D % 8 == 0 : dt == TRIT_DT_I8ROW && D % 16 == 0;
+    return shape && ((uintptr_t)table & 15) == 0 && ((uintptr_t)x & 15) == 0;
+}
+
+/* the row scales of an int8 head (NULL for the float tables) */
+static const float *head_scales(const void *table, trit_dtype dt, int32_t V, int32_t D) {
+    return dt == TRIT_DT_I8ROW ? (const float *)((const char *)table + trit_i8row_scale_offset(V, D)) : NULL;
 }
 
 void cuda_lm_head(trit_backend *be, const void *table, trit_dtype dt, int32_t V, int32_t D, const float *x, int32_t M,
@@ -566,7 +597,8 @@ void cuda_lm_head(trit_backend *be, const void *table, trit_dtype dt, int32_t V,
     if (M <= 0 || V <= 0)
         return;
     const int grid = grid_1d(ci, (size_t)V, HEAD_WARPS);
-    lm_head_kernel<<<grid, 32 * HEAD_WARPS, 0, ci->stream>>>(table, dt, V, D, x, M, logits, head_vec(table, dt, D, x));
+    lm_head_kernel<<<grid, 32 * HEAD_WARPS, 0, ci->stream>>>(table, dt, V, D, x, M, logits, head_vec(table, dt, D, x),
+                                                             head_scales(table, dt, V, D));
     CUDA_LAUNCHED(ci, "lm_head");
 }
 
@@ -596,7 +628,8 @@ extern "C" void trit_cuda_lm_head_argmax(trit_backend *be, const void *table, tr
     }
     const int grid = grid_1d(ci, (size_t)V, HEAD_WARPS) / 8 + 1; // fewer blocks: one atomic per block and row m
     lm_head_argmax_kernel<<<grid, 32 * HEAD_WARPS, 0, ci->stream>>>(table, dt, V, D, x, M, keys,
-                                                                    head_vec(table, dt, D, x));
+                                                                    head_vec(table, dt, D, x),
+                                                                    head_scales(table, dt, V, D));
     CUDA_LAUNCHED(ci, "lm_head_argmax");
     argmax_finish_kernel<<<(M + 127) / 128, 128, 0, ci->stream>>>(keys, M, tokens);
     CUDA_LAUNCHED(ci, "lm_head_argmax finish");

@@ -8,14 +8,16 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "core/fp16.h"
 #include "core/status.h"
+#include "cpu/ref/ref.h" /* trit_ref_i8row_quantize: the int8 LM head's one definition */
 #include "formats/config.h"
 #include "formats/safetensors.h"
 #include "formats/weights.h"
 #include "model/model.h"
 
 trit_model_params trit_model_default_params(void) {
-    trit_model_params p = {.backend = NULL, .n_threads = 0};
+    trit_model_params p = {.backend = NULL, .n_threads = 0, .lm_head_int8 = false};
     return p;
 }
 
@@ -142,6 +144,9 @@ static trit_status load_fused(trit_model *m, const trit_st_set *st, trit_tmat *w
     size_t off = 0;
     for (int i = 0; i < n; i++) {
         TRIT_TRY(trit_weights_linear(st, &m->cfg, prefixes[i], rows[i], K, codes + off, &gammas[i], err));
+        char name[192];
+        snprintf(name, sizeof name, "%s.weight", prefixes[i]);
+        trit_st_set_release(st, trit_st_find(st, name)); /* its bytes are in `codes` now */
         off += (size_t)rows[i] * K;
     }
     tmat_shape(w, K, n, rows, gammas);
@@ -187,7 +192,63 @@ static trit_status load_table(trit_model *m, const trit_st_set *st, const char *
     return *out ? TRIT_OK : err->status;
 }
 
-static trit_status load_weights(trit_model *m, const trit_st_set *st, trit_error *err) {
+/* Source of an int8 LM head: a tensor of the file (any float dtype) or a bf16 table [V][D] in back-end memory. */
+typedef struct head_src {
+    const trit_st_tensor *t;
+    const void *be_bf16;
+} head_src;
+
+#define HEAD_I8_BLOCK 256 /* rows quantized per upload: host memory holds one block, never the whole table */
+
+/* Builds the int8 LM head (TRIT_DT_I8ROW, backend.h) of a [V][D] table in back-end memory; *out is NULL on error. */
+static trit_status build_head_i8(trit_model *m, const head_src *src, const char *name, void **out, trit_error *err) {
+    trit_backend *be = m->be;
+    const int32_t V = m->cfg.vocab_size, D = m->cfg.hidden_size;
+    const size_t bytes = trit_i8row_bytes(V, D);
+    *out = NULL;
+    char *p = be->ops->alloc(be, bytes);
+    float *row = malloc((size_t)D * sizeof(float)), *scale = malloc((size_t)V * sizeof(float));
+    int8_t *blk = malloc((size_t)HEAD_I8_BLOCK * D);
+    uint16_t *h = src->be_bf16 ? malloc((size_t)HEAD_I8_BLOCK * D * sizeof(uint16_t)) : NULL;
+    trit_status s = TRIT_OK;
+    if (!p || !row || !scale || !blk || (src->be_bf16 && !h))
+        s = TRIT_FAIL(err, TRIT_E_NOMEM, "cannot allocate the %zu-byte int8 LM head from %s", bytes, name);
+    for (int32_t r0 = 0; r0 < V && s == TRIT_OK; r0 += HEAD_I8_BLOCK) {
+        const int32_t n = V - r0 < HEAD_I8_BLOCK ? V - r0 : HEAD_I8_BLOCK;
+        const size_t off = (size_t)r0 * D, len = (size_t)n * D;
+        if (h && (s = be->ops->download(be, h, (const uint16_t *)src->be_bf16 + off, len * sizeof(uint16_t), err)))
+            break;
+        for (int32_t r = 0; r < n; r++) {
+            for (int32_t d = 0; d < D; d++) {
+                const size_t i = (size_t)r * D + d;
+                row[d] = h ? trit_bf16_to_f32(h[i]) : trit_st_read_f32(src->t, (int64_t)(off + i));
+            }
+            trit_ref_i8row_quantize(row, D, blk + (size_t)r * D, &scale[r0 + r]);
+        }
+        s = be->ops->upload(be, p + off, blk, len, err);
+    }
+    if (s == TRIT_OK)
+        s = be->ops->upload(be, p + trit_i8row_scale_offset(V, D), scale, (size_t)V * sizeof(float), err);
+    free(row), free(scale), free(blk), free(h);
+    if (s != TRIT_OK) {
+        if (p)
+            be->ops->free(be, p);
+        return s;
+    }
+    *out = p;
+    return TRIT_OK;
+}
+
+/* The int8 LM head from tensor `name` of the file (checked like any table). */
+static trit_status load_head_i8(trit_model *m, const trit_st_set *st, const char *name, trit_error *err) {
+    head_src src = {0};
+    TRIT_TRY(trit_weights_matrix(st, name, m->cfg.vocab_size, m->cfg.hidden_size, &src.t, err));
+    TRIT_TRY(build_head_i8(m, &src, name, &m->lm_head, err));
+    m->lm_head_dt = TRIT_DT_I8ROW;
+    return TRIT_OK;
+}
+
+static trit_status load_weights(trit_model *m, const trit_st_set *st, bool head_i8, trit_error *err) {
     const trit_config *c = &m->cfg;
     const int32_t D = c->hidden_size, F = c->intermediate_size, Dq = c->n_heads * c->head_dim;
     const int32_t Dkv = c->n_kv_heads * c->head_dim;
@@ -237,10 +298,14 @@ static trit_status load_weights(trit_model *m, const trit_st_set *st, trit_error
         if (c->tie_embeddings || !trit_st_find(st, "lm_head.weight")) {
             if (!c->tie_embeddings) {
                 st_ = TRIT_FAIL(err, TRIT_E_FORMAT, "tensor lm_head.weight is missing and tie_word_embeddings is false");
+            } else if (head_i8) { // embeddings stay exact: the int8 head is a second table
+                st_ = load_head_i8(m, st, "model.embed_tokens.weight", err);
             } else {
                 m->lm_head = m->embed;
                 m->lm_head_dt = m->embed_dt;
             }
+        } else if (head_i8) {
+            st_ = load_head_i8(m, st, "lm_head.weight", err);
         } else {
             st_ = load_table(m, st, "lm_head.weight", &m->lm_head, &m->lm_head_dt, err);
         }
@@ -273,7 +338,7 @@ trit_status trit_model_load(const char *dir, const trit_model_params *params, tr
     trit_model *m = NULL;
     trit_status s = model_alloc(&cfg, params, &m, err);
     if (s == TRIT_OK)
-        s = load_weights(m, st, err);
+        s = load_weights(m, st, params && params->lm_head_int8, err);
     trit_st_set_close(st);
     if (s == TRIT_OK) {
         snprintf(path, sizeof path, "%s/tokenizer.json", dir);
@@ -388,6 +453,15 @@ trit_status trit_model_random(const trit_config *cfg, uint64_t seed, const trit_
             m->cfg.tie_embeddings = true;
         }
         free(e);
+        if (s == TRIT_OK && params && params->lm_head_int8) { // from the uploaded table, after the host copy is gone
+            head_src src = {.be_bf16 = p};
+            void *head = NULL;
+            s = build_head_i8(m, &src, "the random embedding", &head, err);
+            if (s == TRIT_OK) {
+                m->lm_head = head;
+                m->lm_head_dt = TRIT_DT_I8ROW;
+            }
+        }
     }
     free(codes);
     free(tmp);

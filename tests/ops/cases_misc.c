@@ -1,4 +1,4 @@
-/* cases_misc.c — op cases for glu, add, embed and lm_head. */
+/* cases_misc.c — op cases for glu, add, embed and lm_head (f32, bf16 and int8 tables). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -141,6 +141,27 @@ static void run_embed(ops_env *e, const ops_case *c) {
 
 // ------------------------------------------------------------------------------------------------ lm_head
 
+/* a random int8 LM head (TRIT_DT_I8ROW layout of backend.h) with q in [-127, 127] and row scales in
+ * [1e-3, 1e-2), row 0 all zero with scale 0 (what the quantizer makes of a zero row); tab_f gets the codes as
+ * floats and rs the scales, so a table value is tab_f * rs */
+static void *make_i8row_table(ops_env *e, int32_t V, int32_t D, float *tab_f, double *rs) {
+    char *t = ops_host(e, trit_i8row_bytes(V, D));
+    if (!t)
+        return NULL;
+    int8_t *q = (int8_t *)t;
+    float *scale = (float *)(t + trit_i8row_scale_offset(V, D));
+    for (int32_t v = 0; v < V; v++) {
+        scale[v] = v == 0 ? 0.0f : ops_randf(e, 1e-3f, 1e-2f);
+        rs[v] = scale[v];
+        for (int32_t d = 0; d < D; d++) {
+            const size_t i = (size_t)v * D + d;
+            q[i] = (int8_t)(v == 0 ? 0 : ops_randi(e, -127, 127));
+            tab_f[i] = q[i];
+        }
+    }
+    return t;
+}
+
 /* p: V, D, dtype, M */
 static void run_lm_head(ops_env *e, const ops_case *c) {
     const int32_t V = c->p[0], D = c->p[1], M = c->p[3];
@@ -149,13 +170,16 @@ static void run_lm_head(ops_env *e, const ops_case *c) {
     float *tab_f = ops_host(e, sizeof(float) * V * D), *x = ops_host(e, sizeof(float) * M * D),
           *got = ops_host(e, sizeof(float) * n), *ref = ops_host(e, sizeof(float) * n);
     double *want = ops_host(e, sizeof(double) * n), *bound = ops_host(e, sizeof(double) * n);
+    double *rs = ops_host(e, sizeof(double) * V); // row scale of the table (1 for float tables)
     if (e->failed)
         return;
-    void *tab = make_table(e, dt, V, D, tab_f);
+    for (int32_t v = 0; v < V; v++)
+        rs[v] = 1.0;
+    void *tab = dt == TRIT_DT_I8ROW ? make_i8row_table(e, V, D, tab_f, rs) : make_table(e, dt, V, D, tab_f);
     if (!tab)
         return;
     ops_fill(e, x, (size_t)M * D, -3, 3);
-    size_t tb = (size_t)V * D * (dt == TRIT_DT_BF16 ? 2 : 4);
+    size_t tb = dt == TRIT_DT_I8ROW ? trit_i8row_bytes(V, D) : (size_t)V * D * (dt == TRIT_DT_BF16 ? 2 : 4);
     void *dtab = ops_upload(e, tab, tb);
     float *dx = ops_upload(e, x, sizeof(float) * M * D), *dl = ops_dev(e, sizeof(float) * n);
     if (e->failed)
@@ -173,9 +197,11 @@ static void run_lm_head(ops_env *e, const ops_case *c) {
                 s += t, sa += fabs(t);
             }
             size_t i = (size_t)m * V + v;
-            // any order of an f32 sum of D products is within D·u·Σ|terms| of the exact sum; vs ref both err
-            want[i] = e->naive ? s : ref[i];
-            bound[i] = (e->naive ? 1.0 : 2.0) * ((double)D + 1) * U * sa;
+            // any order of an f32 sum of D products is within D·u·Σ|terms| of the exact sum; vs ref both err.
+            // int8 head: the same for Σ q·x, then one more rounding for the row scale times the sum
+            const double extra = dt == TRIT_DT_I8ROW ? 2 : 1;
+            want[i] = e->naive ? rs[v] * s : ref[i];
+            bound[i] = (e->naive ? 1.0 : 2.0) * ((double)D + extra) * U * rs[v] * sa;
         }
     ops_expect_bound(e, "logits", want, got, bound, n);
 }
@@ -195,6 +221,10 @@ static const ops_case cases[] = {
     E(32002, 64, TRIT_DT_F32, 128),
     L(1000, 2560, TRIT_DT_BF16, 1), L(1000, 2560, TRIT_DT_F32, 3), L(4099, 100, TRIT_DT_BF16, 7),
     L(32002, 64, TRIT_DT_BF16, 2), L(257, 6912, TRIT_DT_F32, 16),
+    // the int8 head: 2B-4T's width, odd widths (tails), decode and prefill row counts
+    L(1000, 2560, TRIT_DT_I8ROW, 1), L(1000, 2560, TRIT_DT_I8ROW, 5), L(4099, 100, TRIT_DT_I8ROW, 7),
+    L(32002, 64, TRIT_DT_I8ROW, 2), L(257, 6912, TRIT_DT_I8ROW, 16), L(33, 17, TRIT_DT_I8ROW, 130),
+    L(4096, 512, TRIT_DT_I8ROW, 64),
 };
 
 const ops_case *ops_cases_misc(size_t *n) {

@@ -1,5 +1,6 @@
-/* cpu_backend.c — the fast CPU back end ("cpu"): host memory, the T16 weight layout (cpu.h), a thread pool, and
- * the op table. Hot ops run the kernel set picked once at creation (ISA detection in dispatch.c); the cold ones
+/* cpu_backend.c — the fast CPU back end ("cpu"): host memory, the weight layouts (cpu.h: T16, the compact TQ1,
+ * the lookup-table TL; one per back end, so weights are held once), a thread pool, and the op table. Hot ops run
+ * the kernel set picked once at creation (ISA detection in dispatch.c); the cold ones
  * (embed, rmsnorm, kv_store, add, silu) call the reference functions, which are memory-bound copies anyway.
  * Compute ops allocate nothing, so they cannot fail: per-call scratch lives on the stack of the thread that runs an
  * item, and kernel scratch that depends on the weights (the AMX panels) is allocated by tmat_pack. Work is split
@@ -15,8 +16,15 @@
 #include "cpu/fast/cpu.h"
 #include "cpu/ref/ref.h"
 
+#define MM_CHUNK 64 /* activation rows per matmul work item (see the ternary matmul section) */
+
 typedef struct cpu_impl {
     const trit_cpu_kernels *k;
+    trit_cpu_layout layout; /* what tmat_pack packs */
+    trit_cpu_tq_fn tq1;     /* the TQ1 matmul (layout TQ1) */
+    trit_cpu_tl_ops tl;     /* the lookup-table matmul (layout TL) */
+    int8_t *lut;            /* TL tables of MM_CHUNK activation rows (lut_bytes), grown by tmat_pack */
+    size_t lut_bytes;
     trit_pool *pool;
     void **scratch;       /* [n_threads] kernel scratch (k->gemm_scratch), grown by tmat_pack */
     size_t scratch_bytes; /* of each */
@@ -80,6 +88,56 @@ typedef struct {
     atomic_int bad; /* some thread saw a code outside {-1,0,1} */
 } pack_job;
 
+/* rows [lo, hi) of codes into TQ1 tiles (cpu.h); the row's missing columns of the last tile get code 1 (w = 0) —
+ * any code would do against the zero-padded activations, 1 keeps the byte a valid fraction */
+static void pack_work_tq1(void *ctx, int64_t lo, int64_t hi, int ith) {
+    pack_job *j = ctx;
+    const int32_t K = j->K;
+    unsigned bad = 0;
+    for (int64_t n = lo; n < hi; n++) {
+        const int8_t *row = j->codes + (size_t)n * K;
+        for (int32_t k = 0; k < K; k++)
+            bad |= (uint8_t)(row[k] + 1) > 2;
+        uint8_t *o = j->data + (size_t)(n / TRIT_T16_ROWS) * j->KT * TRIT_TQ1_BYTES + 4 * (n % TRIT_T16_ROWS);
+        for (int32_t kt = 0; kt < j->KT; kt++, o += TRIT_TQ1_BYTES)
+            for (int b = 0; b < 4; b++) {
+                uint8_t c[5];
+                for (int i = 0; i < 5; i++) {
+                    const int32_t k = kt * TRIT_TQ1_COLS + 4 * i + b;
+                    c[i] = k < K ? (uint8_t)((row[k] + 1) & 3) : 1;
+                }
+                o[b] = trit_tq1_encode(c);
+            }
+    }
+    if (bad)
+        atomic_store(&j->bad, 1);
+}
+
+/* rows [lo, hi) of codes into TL tiles (cpu.h); missing columns get index 4 (w = 0, 0) */
+static void pack_work_tl(void *ctx, int64_t lo, int64_t hi, int ith) {
+    pack_job *j = ctx;
+    const int32_t K = j->K;
+    unsigned bad = 0;
+    for (int64_t n = lo; n < hi; n++) {
+        const int8_t *row = j->codes + (size_t)n * K;
+        for (int32_t k = 0; k < K; k++)
+            bad |= (uint8_t)(row[k] + 1) > 2;
+        uint8_t *o = j->data + (size_t)(n / TRIT_T16_ROWS) * j->KT * TRIT_TL_BYTES + n % TRIT_T16_ROWS;
+        for (int32_t kt = 0; kt < j->KT; kt++, o += TRIT_TL_BYTES)
+            for (int lane = 0; lane < 2; lane++) {
+                int idx[2];
+                for (int h = 0; h < 2; h++) {
+                    const int32_t k = kt * TRIT_TL_COLS + 4 * lane + 2 * h;
+                    const int c0 = k < K ? (row[k] + 1) & 3 : 1, c1 = k + 1 < K ? (row[k + 1] + 1) & 3 : 1;
+                    idx[h] = 3 * c0 + c1;
+                }
+                o[16 * lane] = (uint8_t)(idx[0] | idx[1] << 4);
+            }
+    }
+    if (bad)
+        atomic_store(&j->bad, 1);
+}
+
 /* rows [lo, hi) of codes into T16 tiles; every byte of a valid row is written once (no read-modify-write) */
 static void pack_work(void *ctx, int64_t lo, int64_t hi, int ith) {
     pack_job *j = ctx;
@@ -135,13 +193,26 @@ static trit_status cpu_tmat_pack(trit_backend *be, trit_tmat *w, const int8_t *c
     if (w->seg_end[w->n_seg - 1] != w->N)
         return TRIT_FAIL(err, TRIT_E_ARG, "ternary matrix [%d][%d]: segments end at %d, not at N", (int)w->N,
                          (int)w->K, (int)w->seg_end[w->n_seg - 1]);
-    const cpu_impl *im = impl_of(be);
+    cpu_impl *im = impl_of(be);
     if (im->k->gemm_scratch)
         TRIT_TRY(ensure_scratch(be, im->k->gemm_scratch(w->K), err));
-    const int32_t NB = (w->N + TRIT_T16_ROWS - 1) / TRIT_T16_ROWS, KT = (w->K + TRIT_T16_COLS - 1) / TRIT_T16_COLS;
-    const size_t bytes = (size_t)NB * KT * TRIT_T16_BYTES, block = (size_t)KT * TRIT_T16_BYTES;
+    const trit_cpu_layout layout = im->layout;
+    const int cols = layout == TRIT_CPU_TQ1 ? TRIT_TQ1_COLS : layout == TRIT_CPU_TL ? TRIT_TL_COLS : TRIT_T16_COLS;
+    const int tbytes = layout == TRIT_CPU_TL ? TRIT_TL_BYTES : TRIT_T16_BYTES; // per tile
+    const int32_t NB = (w->N + TRIT_T16_ROWS - 1) / TRIT_T16_ROWS, KT = (w->K + cols - 1) / cols;
+    const size_t bytes = (size_t)NB * KT * tbytes, block = (size_t)KT * tbytes;
+    if (layout == TRIT_CPU_TL && im->tl.build && (size_t)MM_CHUNK * KT * TRIT_TL_LUT_BYTES > im->lut_bytes) {
+        const size_t lb = (size_t)MM_CHUNK * KT * TRIT_TL_LUT_BYTES; // the tables of a chunk of rows
+        int8_t *lut = aligned_alloc(64, lb);
+        if (!lut)
+            return TRIT_FAIL(err, TRIT_E_NOMEM, "ternary matrix [%d][%d]: cannot allocate %zu bytes of tables",
+                             (int)w->N, (int)w->K, lb);
+        free(im->lut);
+        im->lut = lut;
+        im->lut_bytes = lb;
+    }
     trit_cpu_tmat *t = calloc(1, sizeof *t);
-    uint8_t *data = aligned_alloc(64, bytes);
+    uint8_t *data = aligned_alloc(64, (bytes + 63) / 64 * 64); // TL sizes are multiples of 32 only
     float *rs = t ? calloc((size_t)NB * TRIT_T16_ROWS, sizeof(float)) : NULL;
     if (!t || !data || !rs) {
         free(t);
@@ -150,10 +221,12 @@ static trit_status cpu_tmat_pack(trit_backend *be, trit_tmat *w, const int8_t *c
         return TRIT_FAIL(err, TRIT_E_NOMEM, "ternary matrix [%d][%d]: cannot allocate %zu bytes", (int)w->N,
                          (int)w->K, bytes);
     }
-    memset(data + bytes - block, 0, block); // the last row block may have padding rows: code 0
+    // the last row block may have padding rows (rowscale 0): code 0, or index 4 (w = 0, 0) in TL
+    memset(data + bytes - block, layout == TRIT_CPU_TL ? 0x44 : 0, block);
     pack_job pj = {.codes = codes, .N = w->N, .K = w->K, .KT = KT, .data = data};
     atomic_init(&pj.bad, 0);
-    trit_pool_for(impl_of(be)->pool, w->N, 64, pack_work, &pj);
+    trit_pool_for(im->pool, w->N, 64,
+                  layout == TRIT_CPU_TQ1 ? pack_work_tq1 : layout == TRIT_CPU_TL ? pack_work_tl : pack_work, &pj);
     if (atomic_load(&pj.bad)) { // find the first offender for the message
         for (size_t i = 0; i < (size_t)w->N * w->K; i++)
             if ((uint8_t)(codes[i] + 1) > 2) {
@@ -169,6 +242,7 @@ static trit_status cpu_tmat_pack(trit_backend *be, trit_tmat *w, const int8_t *c
             seg++;
         rs[n] = w->seg_scale[seg];
     }
+    t->layout = layout;
     t->NB = NB;
     t->KT = KT;
     t->rowscale = rs;
@@ -223,7 +297,6 @@ static void cpu_rmsnorm_quantize(trit_backend *be, const float *x, const float *
  * whoever takes the item, and a chunk of q rows (64 × K bytes) stays in L2 while the row blocks stream past.
  * Groups are even (GEMM kernels pair blocks): 4 blocks for GEMM (tens of µs each); 16 for GEMV, so that each
  * thread streams long runs of weights (the prefetchers' best case), a few µs per item. */
-#define MM_CHUNK 64
 #define MM_GROUP_GEMM 4
 #define MM_GROUP_GEMV 16
 
@@ -236,7 +309,28 @@ typedef struct {
     int32_t M;
     float *y;
     int accumulate;
+    const int8_t *lut; /* TL tables of rows [0, M) (M <= MM_CHUNK then), or NULL */
+    size_t lut_stride;
 } mm_job;
+
+/* TL tables: items are (row, run of LUT_TILES tiles) so that one row's tables are built by all threads */
+#define LUT_TILES 64
+
+typedef struct {
+    const trit_cpu_tl_ops *tl;
+    const int8_t *q;
+    int32_t K, KT, runs;
+    int8_t *lut;
+} lut_job;
+
+static void lut_work(void *ctx, int64_t lo, int64_t hi, int ith) {
+    lut_job *j = ctx;
+    for (int64_t it = lo; it < hi; it++) {
+        const int32_t m = (int32_t)(it / j->runs), kt0 = (int32_t)(it % j->runs) * LUT_TILES;
+        const int32_t kt1 = kt0 + LUT_TILES < j->KT ? kt0 + LUT_TILES : j->KT;
+        j->tl->build(j->q + (size_t)m * j->K, j->K, kt0, kt1, j->lut + (size_t)m * j->KT * TRIT_TL_LUT_BYTES);
+    }
+}
 
 static void mm_work(void *ctx, int64_t lo, int64_t hi, int ith) {
     mm_job *j = ctx;
@@ -267,17 +361,36 @@ static void mm_work(void *ctx, int64_t lo, int64_t hi, int ith) {
             .accumulate = j->accumulate,
             .scratch = j->im->scratch ? j->im->scratch[ith] : NULL,
             .scratch_bytes = j->im->scratch_bytes,
+            .lut = j->lut ? j->lut + (size_t)m0 * j->lut_stride : NULL,
+            .lut_stride = j->lut_stride,
         };
-        j->k->tq_gemm(&a, nb0, nb1);
+        if (t->layout == TRIT_CPU_TQ1)
+            j->im->tq1(&a, nb0, nb1);
+        else if (t->layout == TRIT_CPU_TL)
+            j->im->tl.gemm(&a, nb0, nb1);
+        else
+            j->k->tq_gemm(&a, nb0, nb1);
     }
 }
 
 static void cpu_matmul_tq(trit_backend *be, const trit_tmat *w, const int8_t *q, const float *s, int32_t M,
                           float *y, int accumulate) {
     cpu_impl *im = impl_of(be);
-    mm_job j = {im->k, im, w, q, s, M, y, accumulate};
     const trit_cpu_tmat *t = w->aux;
     const int32_t G = M == 1 ? MM_GROUP_GEMV : MM_GROUP_GEMM;
+    if (t->layout == TRIT_CPU_TL && im->tl.build) { // tables of a chunk of rows, then that chunk's matmul
+        for (int32_t m0 = 0; m0 < M; m0 += MM_CHUNK) {
+            const int32_t mc = M - m0 < MM_CHUNK ? M - m0 : MM_CHUNK;
+            lut_job lj = {&im->tl, q + (size_t)m0 * w->K, w->K, t->KT, (t->KT + LUT_TILES - 1) / LUT_TILES,
+                          im->lut};
+            trit_pool_for(im->pool, (int64_t)mc * lj.runs, 1, lut_work, &lj);
+            mm_job j = {im->k, im, w, q + (size_t)m0 * w->K, s + m0, mc, y + (size_t)m0 * w->N, accumulate,
+                        im->lut, (size_t)t->KT * TRIT_TL_LUT_BYTES};
+            trit_pool_for(im->pool, (t->NB + G - 1) / G, 1, mm_work, &j);
+        }
+        return;
+    }
+    mm_job j = {im->k, im, w, q, s, M, y, accumulate, NULL, 0};
     const int64_t items = (int64_t)((M + MM_CHUNK - 1) / MM_CHUNK) * ((t->NB + G - 1) / G);
     trit_pool_for(im->pool, items, 1, mm_work, &j);
 }
@@ -491,6 +604,7 @@ typedef struct {
     const float *x;
     int32_t M;
     float *logits;
+    trit_cpu_head_i8_fn i8; /* the int8 head kernel (dt == TRIT_DT_I8ROW) */
 } head_job;
 
 #define HEAD_CHUNK 64 /* vocabulary rows per item: 320 KB of a 2560-wide bf16 table */
@@ -499,13 +613,18 @@ static void head_work(void *ctx, int64_t lo, int64_t hi, int ith) {
     head_job *j = ctx;
     lo *= HEAD_CHUNK;
     hi = hi * HEAD_CHUNK < j->V ? hi * HEAD_CHUNK : j->V;
+    if (j->dt == TRIT_DT_I8ROW) {
+        const float *scale = (const float *)((const char *)j->table + trit_i8row_scale_offset(j->V, j->D));
+        j->i8(j->table, scale, j->D, j->V, (int32_t)lo, (int32_t)hi, j->x, j->M, j->logits);
+        return;
+    }
     j->k->lm_head_rows(j->table, j->dt, j->D, j->V, (int32_t)lo, (int32_t)hi, j->x, j->M, j->logits);
 }
 
 static void cpu_lm_head(trit_backend *be, const void *table, trit_dtype dt, int32_t V, int32_t D, const float *x,
                         int32_t M, float *logits) {
     cpu_impl *im = impl_of(be);
-    head_job j = {im->k, table, dt, V, D, x, M, logits};
+    head_job j = {im->k, table, dt, V, D, x, M, logits, trit_cpu_head_i8_pick(im->k)};
     trit_pool_for(im->pool, (V + HEAD_CHUNK - 1) / HEAD_CHUNK, 1, head_work, &j);
 }
 
@@ -539,6 +658,7 @@ static void cpu_destroy(trit_backend *be) {
         for (int i = 0; im->scratch && i < be->n_threads; i++)
             free(im->scratch[i]);
         free(im->scratch);
+        free(im->lut);
     }
     free(im);
     free(be);
@@ -576,12 +696,33 @@ static int online_cores(void) {
     return n < 1 ? 1 : n > 256 ? 256 : (int)n;
 }
 
-trit_status trit_cpu_backend_create_isa(int n_threads, const char *isa, trit_backend **out, trit_error *err) {
+trit_cpu_layout trit_cpu_backend_layout(const trit_backend *be) { return ((const cpu_impl *)be->impl)->layout; }
+
+/* Weight layout when none is asked for (TRIT_CPU_WEIGHTS overrides), measured on the 2-core Zen 5 machine with
+ * bench_kernels --layout:
+ *  - avx512: TQ1. Decode GEMV is bandwidth-bound; TQ1 reads 20% fewer bytes and its decode still runs at 33 GB/s of
+ *    weights per core (T16: 60), so the 2B-4T GEMVs take 3-16% less time; prefill GEMM from TQ1 is 1-5% slower
+ *    (its decode is shared by 16 multiply-adds); weight memory is 20% smaller.
+ *  - avx2: T16. The TL lookup kernel is 14% faster than vpmaddubsw when both run from cache, but from DRAM both
+ *    stream at the same ~23 GB/s (within ±3%), and its prefill GEMM is ~45% slower (a row's tables at a time).
+ *  - amx keeps T16 for its tiles; neon has T16 kernels only; scalar keeps T16 (its TQ1 and TL kernels are plain C,
+ *    there for the tests and TRIT_CPU_WEIGHTS). */
+static const char *default_weights(const trit_cpu_kernels *k) {
+    return !strcmp(k->name, "avx512") && trit_cpu_tq1_kernel(k) ? "tq1" : "t16";
+}
+
+trit_status trit_cpu_backend_create_opts(int n_threads, const char *isa, const char *weights, trit_backend **out,
+                                         trit_error *err) {
     *out = NULL;
     const trit_cpu_kernels *k = trit_cpu_kernels_pick(isa);
     if (!k)
         return TRIT_FAIL(err, TRIT_E_BACKEND, "cpu back end: kernel set '%s' is unknown or not usable on this CPU",
                          isa ? isa : "");
+    if (!weights || !*weights)
+        weights = default_weights(k);
+    if (strcmp(weights, "t16") && strcmp(weights, "tq1") && strcmp(weights, "tl"))
+        return TRIT_FAIL(err, TRIT_E_BACKEND, "cpu back end: weight layout '%s' is unknown (t16, tq1 or tl)",
+                         weights);
     if (n_threads <= 0)
         n_threads = online_cores();
     trit_backend *be = calloc(1, sizeof *be);
@@ -592,6 +733,11 @@ trit_status trit_cpu_backend_create_isa(int n_threads, const char *isa, trit_bac
         return TRIT_FAIL(err, TRIT_E_NOMEM, "cpu back end: out of memory");
     }
     im->k = k;
+    im->tq1 = trit_cpu_tq1_kernel(k);
+    im->tl = trit_cpu_tl_kernel(k);
+    im->layout = !strcmp(weights, "tq1") && im->tq1 ? TRIT_CPU_TQ1
+                 : !strcmp(weights, "tl") && im->tl.gemm ? TRIT_CPU_TL
+                                                         : TRIT_CPU_T16;
     im->scratch = calloc((size_t)n_threads, sizeof(void *));
     trit_status st = im->scratch ? trit_pool_create(n_threads, &im->pool, err)
                                  : TRIT_FAIL(err, TRIT_E_NOMEM, "cpu back end: out of memory");
@@ -608,6 +754,10 @@ trit_status trit_cpu_backend_create_isa(int n_threads, const char *isa, trit_bac
     return TRIT_OK;
 }
 
+trit_status trit_cpu_backend_create_isa(int n_threads, const char *isa, trit_backend **out, trit_error *err) {
+    return trit_cpu_backend_create_opts(n_threads, isa, NULL, out, err);
+}
+
 trit_status trit_backend_cpu_create(int n_threads, trit_backend **out, trit_error *err) {
-    return trit_cpu_backend_create_isa(n_threads, getenv("TRIT_CPU_ISA"), out, err);
+    return trit_cpu_backend_create_opts(n_threads, getenv("TRIT_CPU_ISA"), getenv("TRIT_CPU_WEIGHTS"), out, err);
 }

@@ -35,6 +35,29 @@ const trit_cpu_kernels *trit_cpu_kernels_pick(const char *isa) {
     return &trit_cpu_kernels_scalar;
 }
 
+trit_cpu_tq_fn trit_cpu_tq1_kernel(const trit_cpu_kernels *k) {
+    // by name, so that the kernel tables (shared with other ops' files) stay as they are; sets without a TQ1
+    // kernel (avx2, neon) keep T16: their generic TQ1 fallback would be slower than the T16 SIMD kernel
+    if (!strcmp(k->name, "scalar"))
+        return trit_cpu_tq1_gemm_generic;
+#if defined(__x86_64__)
+    if (!strcmp(k->name, "avx512") || !strcmp(k->name, "amx"))
+        return trit_cpu_tq1_gemm_avx512;
+#endif
+    return NULL;
+}
+
+trit_cpu_tl_ops trit_cpu_tl_kernel(const trit_cpu_kernels *k) {
+    trit_cpu_tl_ops o = {NULL, NULL};
+    if (!strcmp(k->name, "scalar"))
+        o.gemm = trit_cpu_tl_gemm_generic;
+#if defined(__x86_64__)
+    if (!strcmp(k->name, "avx2"))
+        o.gemm = trit_cpu_tl_gemm_avx2, o.build = trit_cpu_tl_build_avx2;
+#endif
+    return o;
+}
+
 /* Targets without an arch directory have no detection and no SIMD sets. */
 #if !defined(__x86_64__) && !defined(__aarch64__)
 void trit_cpu_detect(trit_cpu_features *f) { memset(f, 0, sizeof *f); }

@@ -1,4 +1,5 @@
-/* kernels_generic.c — the portable C kernel set ("scalar"): the T16 ternary matmul and the float ops in plain C.
+/* kernels_generic.c — the portable C kernel set ("scalar"): the ternary matmul over each weight layout (T16, TQ1,
+ * TL) and the float ops in plain C.
  * It is the kernel set of CPUs without a SIMD path here, the tail code of the ISA files, and the level
  * TRIT_CPU_ISA=scalar forces for testing. Compiled without ISA flags (the compiler may still auto-vectorise) and
  * with -ffp-contract=off like the reference, so products and sums round exactly as ref's do. */
@@ -40,6 +41,68 @@ void trit_cpu_tq_gemm_generic(const trit_cpu_tq_args *a, int32_t nb0, int32_t nb
             for (int r = 0; r < TRIT_T16_ROWS && n0 + r < a->N; r++) {
                 float v = (float)(acc[r] - a->qsum[m]) / a->s[m] * a->rowscale[n0 + r];
                 store_out(a->y + (size_t)m * a->N + n0 + r, v, a->accumulate);
+            }
+        }
+    }
+}
+
+/* TQ1 tiles (cpu.h): byte b of a tile holds codes of row b/4 at columns 4j + b%4, j = 0..4 */
+void trit_cpu_tq1_gemm_generic(const trit_cpu_tq_args *a, int32_t nb0, int32_t nb1) {
+    const int32_t KF = a->K / TRIT_TQ1_COLS; // full tiles; a last partial one reads a zero-padded copy of q
+    for (int32_t nb = nb0; nb < nb1; nb++) {
+        const uint8_t *blk = a->w + (size_t)nb * a->KT * TRIT_TQ1_BYTES;
+        for (int32_t m = 0; m < a->M; m++) {
+            const int8_t *qm = a->q + (size_t)m * a->K;
+            int8_t qt[TRIT_TQ1_COLS] = {0};
+            if (KF < a->KT)
+                memcpy(qt, qm + (size_t)KF * TRIT_TQ1_COLS, (size_t)(a->K - KF * TRIT_TQ1_COLS));
+            int32_t acc[TRIT_T16_ROWS] = {0};
+            for (int32_t kt = 0; kt < a->KT; kt++) {
+                const uint8_t *t = blk + (size_t)kt * TRIT_TQ1_BYTES;
+                const int8_t *qk = kt < KF ? qm + (size_t)kt * TRIT_TQ1_COLS : qt;
+                for (int b = 0; b < TRIT_TQ1_BYTES; b++) {
+                    unsigned x = t[b]; // x·3^j mod 256 step by step, code j = (x·3) >> 8
+                    int s = 0;
+                    for (int j = 0; j < 5; j++) {
+                        x *= 3u;
+                        s += (int)(x >> 8) * qk[4 * j + b % 4];
+                        x &= 0xffu;
+                    }
+                    acc[b / 4] += s;
+                }
+            }
+            for (int r = 0; r < TRIT_T16_ROWS; r++) {
+                const int32_t n = nb * TRIT_T16_ROWS + r;
+                if (n < a->N)
+                    store_out(&a->y[(size_t)m * a->N + n], (float)(acc[r] - a->qsum[m]) / a->s[m] * a->rowscale[n],
+                              a->accumulate);
+            }
+        }
+    }
+}
+
+/* TL tiles (cpu.h): nibbles are indices 3·c0 + c1 of column pairs; the generic kernel reads q, not the tables */
+void trit_cpu_tl_gemm_generic(const trit_cpu_tq_args *a, int32_t nb0, int32_t nb1) {
+    for (int32_t nb = nb0; nb < nb1; nb++) {
+        const uint8_t *blk = a->w + (size_t)nb * a->KT * TRIT_TL_BYTES;
+        for (int32_t m = 0; m < a->M; m++) {
+            const int8_t *qm = a->q + (size_t)m * a->K;
+            int32_t acc[TRIT_T16_ROWS] = {0};
+            for (int32_t kt = 0; kt < a->KT; kt++) {
+                int8_t qk[TRIT_TL_COLS] = {0}; // zero-padded past K
+                const int32_t k0 = kt * TRIT_TL_COLS, nk = a->K - k0 < TRIT_TL_COLS ? a->K - k0 : TRIT_TL_COLS;
+                memcpy(qk, qm + k0, (size_t)nk);
+                const uint8_t *t = blk + (size_t)kt * TRIT_TL_BYTES;
+                for (int b = 0; b < TRIT_TL_BYTES; b++) { // byte b: row b%16, columns 4·(b/16) + 0..3
+                    const int c = 4 * (b / 16), lo = t[b] & 15, hi = t[b] >> 4;
+                    acc[b % 16] += (lo / 3 - 1) * qk[c] + (lo % 3 - 1) * qk[c + 1] + (hi / 3 - 1) * qk[c + 2] +
+                                   (hi % 3 - 1) * qk[c + 3];
+                }
+            }
+            for (int r = 0; r < TRIT_T16_ROWS; r++) {
+                const int32_t n = nb * TRIT_T16_ROWS + r;
+                if (n < a->N)
+                    store_out(&a->y[(size_t)m * a->N + n], (float)acc[r] / a->s[m] * a->rowscale[n], a->accumulate);
             }
         }
     }

@@ -14,7 +14,8 @@
  *    f32; cosf/sinf of that.
  *  - attention: scores dot(q, k) in f32 times 1.0f / sqrtf(D), softmax with max subtraction in f32, output
  *    Σ_t p_t v_t / Σ_t p_t.
- *  - lm_head / embed: bf16 widened exactly to f32; dot products accumulate in f32 in index order.
+ *  - lm_head / embed: bf16 widened exactly to f32; dot products accumulate in f32 in index order. The int8 head
+ *    (TRIT_DT_I8ROW): (float)q * x summed in index order, then times the row's scale.
  * The module is compiled with -ffp-contract=off so no compiler fuses a*b+c into an FMA: the oracle's results do
  * not depend on the target ISA.
  *
@@ -61,6 +62,9 @@ void trit_ref_glu(const float *gu, int32_t M, int32_t F, trit_act act, float *ou
 void trit_ref_add(float *h, const float *x, size_t n);
 void trit_ref_lm_head(const void *table, trit_dtype dt, int32_t V, int32_t D, const float *x, int32_t M,
                       float *logits);
+/* One row of an int8 LM head (TRIT_DT_I8ROW, backend.h): *scale = max|w| / 127, q[d] = rint(w[d] / scale)
+ * (half to even), all 0 for an all-zero row. The loader builds the table with it; tests use it as the oracle. */
+void trit_ref_i8row_quantize(const float *w, int32_t D, int8_t *q, float *scale);
 
 /* ---- small helpers shared with tests and other back ends */
 /* inv_freq[i] of the rotary embedding (see above); i < D/2. */

@@ -234,7 +234,21 @@ void trit_ref_add(float *h, const float *x, size_t n) {
 
 void trit_ref_lm_head(const void *table, trit_dtype dt, int32_t V, int32_t D, const float *x, int32_t M,
                       float *logits) {
-    // table: [V][D]; x: [M][D]; logits: [M][V]
+    // table: [V][D] (I8ROW: int8 [V][D], then f32 scale [V]); x: [M][D]; logits: [M][V]
+    if (dt == TRIT_DT_I8ROW) {
+        const int8_t *q = table;
+        const float *scale = (const float *)((const char *)table + trit_i8row_scale_offset(V, D));
+        for (int32_t m = 0; m < M; m++) {
+            const float *xm = x + (size_t)m * D;
+            for (int32_t v = 0; v < V; v++) {
+                float acc = 0.0f;
+                for (int32_t d = 0; d < D; d++)
+                    acc += (float)q[(size_t)v * D + d] * xm[d];
+                logits[(size_t)m * V + v] = scale[v] * acc;
+            }
+        }
+        return;
+    }
     for (int32_t m = 0; m < M; m++) {
         const float *xm = x + (size_t)m * D;
         for (int32_t v = 0; v < V; v++) {
@@ -244,4 +258,17 @@ void trit_ref_lm_head(const void *table, trit_dtype dt, int32_t V, int32_t D, co
             logits[(size_t)m * V + v] = acc;
         }
     }
+}
+
+void trit_ref_i8row_quantize(const float *w, int32_t D, int8_t *q, float *scale) {
+    // w: [D]; q: [D]
+    float amax = 0.0f;
+    for (int32_t d = 0; d < D; d++)
+        amax = fmaxf(amax, fabsf(w[d]));
+    const float s = amax / 127.0f;
+    for (int32_t d = 0; d < D; d++) {
+        float r = s > 0.0f ? rintf(w[d] / s) : 0.0f;
+        q[d] = (int8_t)fminf(fmaxf(r, -127.0f), 127.0f); // w/s can land an ulp past ±127
+    }
+    *scale = s;
 }
