@@ -17,7 +17,8 @@ mkdir -p "$out"
 flags="-std=gnu11 -O2 -Wall -Wextra -Wno-unused-parameter -Werror -ffp-contract=off -I$root/include -I$root/src -I$root/tests"
 objs=""
 for f in src/core/status.c src/cpu/ref/ref_ops.c src/cpu/ref/ref_backend.c src/cpu/fast/cpu_backend.c \
-         src/cpu/fast/pool.c src/cpu/fast/dispatch.c src/cpu/fast/kernels_generic.c src/cpu/arm/features.c \
+         src/cpu/fast/pool.c src/cpu/fast/dispatch.c src/cpu/fast/kernels_generic.c src/cpu/fast/head_i8.c \
+         src/cpu/arm/features.c \
          src/cpu/arm/tq_neon.c tests/test_cpu_check.c tests/test_cpu_arm.c; do
     extra=""
     case $f in src/cpu/arm/tq_neon.c) extra="-march=armv8.2-a+dotprod" ;; esac
