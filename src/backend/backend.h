@@ -66,6 +66,9 @@ static inline size_t trit_kv_offset(const trit_kvcache *kv, int layer, int seq, 
 
 typedef struct trit_backend_ops {
     const char *name;
+    /* 1 when compute ops read plain host memory (CPU back ends): the model may then hand them float tables that
+     * point straight into the read-only mapping of the model file instead of a copy from alloc. */
+    int host_memory;
 
     /* ---- memory */
     void *(*alloc)(trit_backend *be, size_t bytes); /* NULL on failure; 64-byte aligned */

@@ -81,6 +81,7 @@ static void cuda_destroy(trit_backend *be) {
 
 static const trit_backend_ops cuda_ops = {
     .name = "cuda",
+    .host_memory = 0, /* device memory: tables are copied up */
     .alloc = cuda_alloc,
     .free = cuda_free,
     .upload = cuda_upload,

@@ -85,11 +85,13 @@ void trit_model_free(trit_model *m) {
             for (int32_t l = 0; l < m->cfg.n_layers; l++)
                 free_layer(m->be, &m->layers[l]);
         m->be->ops->free(m->be, m->final_norm);
-        if (m->lm_head && m->lm_head != m->embed)
+        if (m->lm_head && m->lm_head != m->embed && !m->lm_head_borrowed)
             m->be->ops->free(m->be, m->lm_head);
-        m->be->ops->free(m->be, m->embed);
+        if (!m->embed_borrowed)
+            m->be->ops->free(m->be, m->embed);
         trit_backend_destroy(m->be);
     }
+    trit_st_set_close(m->st);
     free(m->layers);
     if (m->tok)
         trit_tokenizer_free(m->tok);
@@ -162,14 +164,22 @@ static trit_status load_vector(trit_model *m, const trit_st_set *st, const char 
 
 /* Embedding / LM head table: bf16 and f32 go up as they are; f16 is widened to f32 (exact). */
 static trit_status load_table(trit_model *m, const trit_st_set *st, const char *name, void **out, trit_dtype *dt,
-                              trit_error *err) {
+                              bool *borrowed, trit_error *err) {
     const trit_config *c = &m->cfg;
     const trit_st_tensor *t;
     TRIT_TRY(trit_weights_matrix(st, name, c->vocab_size, c->hidden_size, &t, err));
     size_t n = (size_t)c->vocab_size * (size_t)c->hidden_size;
     trit_backend *be = m->be;
+    *borrowed = false;
     if (t->dtype == TRIT_ST_BF16 || t->dtype == TRIT_ST_F32) {
         *dt = t->dtype == TRIT_ST_BF16 ? TRIT_DT_BF16 : TRIT_DT_F32;
+        /* CPU back ends read the table where it lies in the file mapping: no copy (656 MB for 2B-4T), no second
+         * resident image of it, and pages the embedding lookups never touch stay on disk. */
+        if (be->ops->host_memory && (uintptr_t)t->data % trit_st_dtype_size(t->dtype) == 0) {
+            *out = (void *)t->data;
+            *borrowed = true;
+            return TRIT_OK;
+        }
         void *p = be->ops->alloc(be, t->bytes);
         if (!p)
             return TRIT_FAIL(err, TRIT_E_NOMEM, "cannot allocate %zu bytes for %s", t->bytes, name);
@@ -293,7 +303,7 @@ static trit_status load_weights(trit_model *m, const trit_st_set *st, bool head_
     if (st_ == TRIT_OK)
         st_ = load_vector(m, st, "model.norm.weight", D, tmp, &m->final_norm, err);
     if (st_ == TRIT_OK)
-        st_ = load_table(m, st, "model.embed_tokens.weight", &m->embed, &m->embed_dt, err);
+        st_ = load_table(m, st, "model.embed_tokens.weight", &m->embed, &m->embed_dt, &m->embed_borrowed, err);
     if (st_ == TRIT_OK) {
         if (c->tie_embeddings || !trit_st_find(st, "lm_head.weight")) {
             if (!c->tie_embeddings) {
@@ -303,11 +313,12 @@ static trit_status load_weights(trit_model *m, const trit_st_set *st, bool head_
             } else {
                 m->lm_head = m->embed;
                 m->lm_head_dt = m->embed_dt;
+                m->lm_head_borrowed = m->embed_borrowed;
             }
         } else if (head_i8) {
             st_ = load_head_i8(m, st, "lm_head.weight", err);
         } else {
-            st_ = load_table(m, st, "lm_head.weight", &m->lm_head, &m->lm_head_dt, err);
+            st_ = load_table(m, st, "lm_head.weight", &m->lm_head, &m->lm_head_dt, &m->lm_head_borrowed, err);
         }
     }
 done:
@@ -339,7 +350,10 @@ trit_status trit_model_load(const char *dir, const trit_model_params *params, tr
     trit_status s = model_alloc(&cfg, params, &m, err);
     if (s == TRIT_OK)
         s = load_weights(m, st, params && params->lm_head_int8, err);
-    trit_st_set_close(st);
+    if (m && (m->embed_borrowed || m->lm_head_borrowed))
+        m->st = st; /* freed with the model */
+    else
+        trit_st_set_close(st);
     if (s == TRIT_OK) {
         snprintf(path, sizeof path, "%s/tokenizer.json", dir);
         if (file_exists(path)) {

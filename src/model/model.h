@@ -29,6 +29,9 @@ struct trit_model {
     trit_dtype embed_dt;
     void *lm_head;        /* [V][D]; == embed when tied */
     trit_dtype lm_head_dt;
+    bool embed_borrowed;  /* embed points into the file mapping `st` (host-memory back ends), not freed */
+    bool lm_head_borrowed;
+    struct trit_st_set *st; /* kept open while a table is borrowed from it */
     trit_tokenizer *tok;  /* NULL when the folder has no tokenizer.json */
     char *dir;            /* model folder (NULL for generated models) */
 };

@@ -666,6 +666,7 @@ static void cpu_destroy(trit_backend *be) {
 
 static const trit_backend_ops cpu_ops = {
     .name = "cpu",
+    .host_memory = 1,
     .alloc = cpu_alloc,
     .free = cpu_free,
     .upload = cpu_copy,

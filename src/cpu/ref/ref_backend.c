@@ -150,6 +150,7 @@ static void ref_destroy(trit_backend *be) { free(be); }
 
 static const trit_backend_ops ref_ops = {
     .name = "ref",
+    .host_memory = 1,
     .alloc = ref_alloc,
     .free = ref_free,
     .upload = ref_copy,
