@@ -30,6 +30,6 @@ done
 cmp /tmp/greedy-cuda.txt /tmp/greedy-cpu.txt && cmp /tmp/greedy-cpu.txt /tmp/greedy-ref.txt && echo "identical" || {
   echo "greedy texts differ"; head -c 300 /tmp/greedy-*.txt; rc=1; }
 echo "== end to end at the 2B-4T shapes (random weights), cuda"
-"$B/trit" bench model --random 2b4t --backend cuda -p 128,512 -n 128 -r 3 || rc=1
+"$B/trit" bench model --random 2b4t --backend cuda -p 128,512 -n 128 -r ${REPS:-3} || rc=1
 echo "== done (rc $rc)"
 exit $rc

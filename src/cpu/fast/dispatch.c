@@ -25,8 +25,9 @@ const trit_cpu_kernels *trit_cpu_kernels_pick(const char *isa) {
     trit_cpu_detect(&f);
     if (isa && *isa)
         return usable(isa, &f);
-    // "amx" is left out of the default order until its kernel has passed the tests on an AMX machine
-    static const char *const order[] = {"avx512", "avx2", "neon", "scalar"};
+    // "amx" first where the CPU has it: test_cpu_kernels passed on an AMX Xeon (the H100 host, 2026-11-23) and
+    // its prefill GEMM ran 1.25-1.6x faster than avx512 there (BENCHMARKS.md); its decode GEMV is the avx512 one
+    static const char *const order[] = {"amx", "avx512", "avx2", "neon", "scalar"};
     for (size_t i = 0; i < sizeof order / sizeof order[0]; i++) {
         const trit_cpu_kernels *k = usable(order[i], &f);
         if (k)
