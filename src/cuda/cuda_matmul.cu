@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/tmat_check.h"
 #include "cuda/cuda_impl.cuh"
 #include "cuda/tq_kernels.cuh"
 
@@ -21,20 +22,7 @@ trit_status cuda_tmat_pack(trit_backend *be, trit_tmat *w, const int8_t *codes, 
     w->data = NULL;
     w->bytes = 0;
     w->aux = NULL;
-    if (w->N <= 0 || w->K <= 0)
-        return TRIT_FAIL(err, TRIT_E_ARG, "ternary matrix: bad shape [%d][%d]", (int)w->N, (int)w->K);
-    if (w->n_seg < 1 || w->n_seg > TRIT_TMAT_MAX_SEG)
-        return TRIT_FAIL(err, TRIT_E_ARG, "ternary matrix: %d segments (1..%d allowed)", (int)w->n_seg,
-                         TRIT_TMAT_MAX_SEG);
-    for (int i = 0; i < w->n_seg; i++) {
-        const int32_t lo = i ? w->seg_end[i - 1] : 0;
-        if (w->seg_end[i] <= lo || w->seg_end[i] > w->N)
-            return TRIT_FAIL(err, TRIT_E_ARG, "ternary matrix [%d][%d]: segment %d ends at %d (previous end %d)",
-                             (int)w->N, (int)w->K, i, (int)w->seg_end[i], (int)lo);
-    }
-    if (w->seg_end[w->n_seg - 1] != w->N)
-        return TRIT_FAIL(err, TRIT_E_ARG, "ternary matrix [%d][%d]: segments end at %d, not at N", (int)w->N,
-                         (int)w->K, (int)w->seg_end[w->n_seg - 1]);
+    TRIT_TRY(trit_tmat_check(w, err));
     for (size_t i = 0, n = (size_t)w->N * (size_t)w->K; i < n; i++)
         if (codes[i] < -1 || codes[i] > 1)
             return TRIT_FAIL(err, TRIT_E_ARG, "ternary matrix [%d][%d]: code %d at [%zu][%zu] is not -1, 0 or 1",

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "backend/tmat_check.h"
 #include "core/status.h"
 #include "cpu/fast/cpu.h"
 #include "cpu/ref/ref.h"
@@ -179,20 +180,7 @@ static trit_status cpu_tmat_pack(trit_backend *be, trit_tmat *w, const int8_t *c
     w->data = NULL;
     w->aux = NULL;
     w->bytes = 0;
-    if (w->N <= 0 || w->K <= 0)
-        return TRIT_FAIL(err, TRIT_E_ARG, "ternary matrix: bad shape [%d][%d]", (int)w->N, (int)w->K);
-    if (w->n_seg < 1 || w->n_seg > TRIT_TMAT_MAX_SEG)
-        return TRIT_FAIL(err, TRIT_E_ARG, "ternary matrix: %d segments (1..%d allowed)", (int)w->n_seg,
-                         TRIT_TMAT_MAX_SEG);
-    for (int i = 0; i < w->n_seg; i++) {
-        int32_t lo = i ? w->seg_end[i - 1] : 0;
-        if (w->seg_end[i] <= lo || w->seg_end[i] > w->N)
-            return TRIT_FAIL(err, TRIT_E_ARG, "ternary matrix [%d][%d]: segment %d ends at %d (previous end %d)",
-                             (int)w->N, (int)w->K, i, (int)w->seg_end[i], (int)lo);
-    }
-    if (w->seg_end[w->n_seg - 1] != w->N)
-        return TRIT_FAIL(err, TRIT_E_ARG, "ternary matrix [%d][%d]: segments end at %d, not at N", (int)w->N,
-                         (int)w->K, (int)w->seg_end[w->n_seg - 1]);
+    TRIT_TRY(trit_tmat_check(w, err));
     cpu_impl *im = impl_of(be);
     if (im->k->gemm_scratch)
         TRIT_TRY(ensure_scratch(be, im->k->gemm_scratch(w->K), err));

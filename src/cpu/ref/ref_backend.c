@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/tmat_check.h"
 #include "core/status.h"
 #include "cpu/ref/ref.h"
 
@@ -12,20 +13,7 @@ trit_status trit_ref_tmat_pack(trit_tmat *w, const int8_t *codes, trit_error *er
     // codes: [N][K] int8 ∈ {-1,0,+1}; w->data: [N][row_bytes(K)]
     w->data = NULL;
     w->bytes = 0;
-    if (w->N <= 0 || w->K <= 0)
-        return TRIT_FAIL(err, TRIT_E_ARG, "ternary matrix: bad shape [%d][%d]", (int)w->N, (int)w->K);
-    if (w->n_seg < 1 || w->n_seg > TRIT_TMAT_MAX_SEG)
-        return TRIT_FAIL(err, TRIT_E_ARG, "ternary matrix: %d segments (1..%d allowed)", (int)w->n_seg,
-                         TRIT_TMAT_MAX_SEG);
-    for (int i = 0; i < w->n_seg; i++) {
-        int32_t lo = i ? w->seg_end[i - 1] : 0;
-        if (w->seg_end[i] <= lo || w->seg_end[i] > w->N)
-            return TRIT_FAIL(err, TRIT_E_ARG, "ternary matrix [%d][%d]: segment %d ends at %d (previous end %d)",
-                             (int)w->N, (int)w->K, i, (int)w->seg_end[i], (int)lo);
-    }
-    if (w->seg_end[w->n_seg - 1] != w->N)
-        return TRIT_FAIL(err, TRIT_E_ARG, "ternary matrix [%d][%d]: segments end at %d, not at N", (int)w->N,
-                         (int)w->K, (int)w->seg_end[w->n_seg - 1]);
+    TRIT_TRY(trit_tmat_check(w, err));
     const size_t rb = trit_ref_tmat_row_bytes(w->K);
     const size_t bytes = rb * (size_t)w->N;
     uint8_t *data = aligned_alloc(64, (bytes + 63) / 64 * 64);
