@@ -20,6 +20,10 @@
 
 #include "trit.h"
 
+#ifdef __cplusplus
+extern "C" { /* the CUDA back end is compiled as C++ */
+#endif
+
 typedef struct trit_backend trit_backend;
 
 /* Element type of a float table (embeddings / LM head). f16 sources are widened to f32 at load.
@@ -133,5 +137,9 @@ void trit_backend_destroy(trit_backend *be);
 trit_status trit_backend_ref_create(int n_threads, trit_backend **out, trit_error *err);
 trit_status trit_backend_cpu_create(int n_threads, trit_backend **out, trit_error *err);
 trit_status trit_backend_cuda_create(int n_threads, trit_backend **out, trit_error *err);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

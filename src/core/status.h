@@ -6,6 +6,10 @@
 
 #include "trit.h"
 
+#ifdef __cplusplus
+extern "C" { /* the CUDA back end is compiled as C++ */
+#endif
+
 #if defined(__GNUC__)
 #define TRIT_PRINTF(a, b) __attribute__((format(printf, a, b)))
 #else
@@ -26,5 +30,9 @@ trit_status trit_fail_at(trit_error *err, trit_status st, const char *file, int 
     } while (0)
 
 void trit_error_clear(trit_error *err);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -4,9 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "backend/tmat_check.h"
 #include "cuda/cuda_impl.cuh"
 #include "cuda/tq_kernels.cuh"
+#include "backend/tmat_check.h"
 
 /* the GEMM variant the back end uses: the workbench's winner on H100 (kernel6: unsigned codes + Σq, two blocks
  * per SM; 452 TOPS at 2048×13824×2560 against 419 for kernel4) */
