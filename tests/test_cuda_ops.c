@@ -100,7 +100,8 @@ static void check_bytes(const char *what, const void *got, const void *want, siz
 
 // ------------------------------------------------------------------------------------------------ quantize, norms
 
-static const int32_t row_shapes[][2] = {{1, 1}, {3, 17}, {1, 2560}, {5, 2560}, {2, 6912}, {7, 333}, {33, 100}};
+static const int32_t row_shapes[][2] = {{1, 1},    {3, 17},   {1, 2560},   {5, 2560}, {2, 6912},
+                                        {7, 333},  {33, 100}, {1, 8192},   {2, 8193}, {1, 4097}};
 
 static void test_quantize(void **state) {
     SKIP_WITHOUT_GPU();
@@ -145,14 +146,20 @@ static void test_rmsnorm(void **state) {
         float *dy = be->ops->alloc(be, sizeof(float) * M * K), *ds = be->ops->alloc(be, sizeof(float) * M);
         int8_t *dq = be->ops->alloc(be, M * K);
         be->ops->rmsnorm(be, dx, dw, M, K, 1e-5f, dy);
-        be->ops->rmsnorm_quantize(be, dx, dw, M, K, 1e-5f, dq, ds);
         down(y, dy, sizeof(float) * M * K);
-        down(q, dq, M * K);
-        down(s, ds, sizeof(float) * M);
         // the same f32 expressions as ref; Σx² in double in another order cannot move the f32 mean (ref.h)
         check_bytes("rmsnorm y", y, y_ref, sizeof(float) * M * K, 4);
-        check_bytes("rmsnorm_quantize q", q, q_ref, M * K, 1);
-        check_bytes("rmsnorm_quantize s", s, s_ref, sizeof(float) * M, 4);
+        static const int blocks[] = {0, 256, 512}; // every block size of the fused kernel
+        for (int b = 0; b < 3; b++) {
+            trit_cuda_set_quant_block(be, blocks[b]);
+            memset(q, 0x55, M * K);
+            be->ops->rmsnorm_quantize(be, dx, dw, M, K, 1e-5f, dq, ds);
+            down(q, dq, M * K);
+            down(s, ds, sizeof(float) * M);
+            check_bytes("rmsnorm_quantize q", q, q_ref, M * K, 1);
+            check_bytes("rmsnorm_quantize s", s, s_ref, sizeof(float) * M, 4);
+        }
+        trit_cuda_set_quant_block(be, 0);
         be->ops->free(be, dx), be->ops->free(be, dw), be->ops->free(be, dy), be->ops->free(be, ds);
         be->ops->free(be, dq);
         free(x), free(w), free(y), free(y_ref), free(q), free(q_ref), free(s), free(s_ref);
@@ -178,11 +185,19 @@ static const mm_case mm_cases[] = {
     {13824, 2560, 16, 2, {6912, 13824}},    // fused gate|up
     {2560, 6912, 4, 1, {2560}},             // down
     {2560, 2560, 64, 1, {2560}},
+    {1000, 400, 300, 2, {999, 1000}},        // wgmma: K % 128 != 0, row and token tails
+    {13824, 2560, 512, 2, {6912, 13824}},    // wgmma 256 × 128 tiles (enough of them)
+    {3840, 2560, 200, 3, {2560, 3200, 3840}},
+    {272, 6912, 1100, 1, {272}},             // long K, many token tiles, N not a multiple of the tile
+    {20480, 3200, 1, 1, {20480}},            // bulk GEMV: several row blocks per CTA, chunks across row blocks
+    {4000, 10240, 5, 2, {3000, 4000}},       // bulk GEMV: long rows, a partial last row block
+    {1000, 2048, 16, 1, {1000}},             // bulk GEMV: two token tiles
 };
 
 /* one shape: the ref result once per accumulate mode, then every CUDA kernel against it */
 static void run_mm_case(const mm_case *mc) {
-    static const int kernels[] = {TRIT_CUDA_TQ_AUTO, TRIT_CUDA_TQ_GEMV4, TRIT_CUDA_TQ_GEMV8, TRIT_CUDA_TQ_GEMM};
+    static const int kernels[] = {TRIT_CUDA_TQ_AUTO, TRIT_CUDA_TQ_GEMV4, TRIT_CUDA_TQ_GEMV8, TRIT_CUDA_TQ_GEMM,
+                                  TRIT_CUDA_TQ_WGMMA, TRIT_CUDA_TQ_GEMV_BULK, TRIT_CUDA_TQ_GEMV8L};
     const int32_t N = mc->N, K = mc->K, M = mc->M;
     int8_t *codes = xmalloc((size_t)N * K), *q = xmalloc((size_t)M * K);
     for (size_t i = 0; i < (size_t)N * K; i++)
@@ -455,14 +470,19 @@ static void test_glu_add_fused(void **state) {
             float *dout = be->ops->alloc(be, sizeof(float) * M * F), *ds = be->ops->alloc(be, sizeof(float) * M);
             int8_t *dq = be->ops->alloc(be, M * F);
             be->ops->glu(be, dgu, M, F, (trit_act)act, dout);
-            trit_cuda_glu_rmsnorm_quantize(be, dgu, M, F, (trit_act)act, dw, 1e-5f, dq, ds);
             down(o, dout, sizeof(float) * M * F);
-            down(q, dq, M * F);
-            down(s, ds, sizeof(float) * M);
             if (act == TRIT_ACT_RELU2) { // max, two products: the ref's expressions, bit for bit
                 check_bytes("glu relu2", o, o_ref, sizeof(float) * M * F, 4);
-                check_bytes("glu_rmsnorm_quantize q", q, q_ref, M * F, 1);
-                check_bytes("glu_rmsnorm_quantize s", s, s_ref, sizeof(float) * M, 4);
+                static const int blocks[] = {0, 256, 512};
+                for (int b = 0; b < 3; b++) {
+                    trit_cuda_set_quant_block(be, blocks[b]);
+                    trit_cuda_glu_rmsnorm_quantize(be, dgu, M, F, (trit_act)act, dw, 1e-5f, dq, ds);
+                    down(q, dq, M * F);
+                    down(s, ds, sizeof(float) * M);
+                    check_bytes("glu_rmsnorm_quantize q", q, q_ref, M * F, 1);
+                    check_bytes("glu_rmsnorm_quantize s", s, s_ref, sizeof(float) * M, 4);
+                }
+                trit_cuda_set_quant_block(be, 0);
             } else { // the GPU's expf is within 2 ulp of libm's: relative error ~2e-7 per element
                 check_close("glu silu", o, o_ref, (size_t)M * F, 1e-12);
             }

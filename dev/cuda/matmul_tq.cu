@@ -21,10 +21,22 @@
  *  kernel8  kernel3 launched with programmatic dependent launch (sm_90): each launch streams its first weights
  *           while the previous kernel finishes (griddepcontrol), as a decode step's GEMV after rmsnorm_quantize.
  *  kernel9  kernel2 (4 warps) with programmatic dependent launch.
+ *  kernel10 GEMM on Hopper tensor cores (src/cuda/tq_wgmma.cuh, tq_wg10_cfg): wgmma with the 2-bit weights decoded
+ *           into the register A operand (the tile16x128 lane fragment is wgmma's), activations by TMA into 128B-
+ *           swizzled shared memory (B), a producer warpgroup and two consumer warpgroups; 256 rows × 128 tokens.
+ *  kernel11 the same, 128 rows × 256 tokens.   kernel12: 128 rows × 128 tokens.   kernel13: 256 rows × 64 tokens.
+ *  kernel14 kernel8 (8 warps, PDL) with 8 supertiles per warp and batch (more weight loads in flight).
+ *  kernel15 kernel9 (4 warps, PDL) with 8 supertiles per warp and batch.
+ *  kernel18-20: kernels 10, 12, 13 with one register set of weights and wait_group 0 (no overlap of decode
+ *           and tensor cores within a warpgroup).
+ *  kernel16 GEMV on sm_90 (src/cuda/tq_gemv_bulk.cuh): each CTA's row blocks are one contiguous byte range,
+ *           streamed by cp.async.bulk into a ring of shared-memory chunks (the first ones before griddepcontrol
+ *           .wait), activations bulk-copied after it, 8 consumer warps + 1 producer warp; ≤ 1 CTA per SM.
+ *  kernel17 the same with up to 2 CTAs per SM.
  *  cublas   cuBLAS bf16 GEMM (cublasGemmEx, f32 accumulate, bf16 out) on the same shape: the baseline.
  *
  * main: for every shape, every version and every M, validate (CPU int64 at M = 1, kernel1 to M = 16, kernel2 beyond),
- * then time with cold L2 (rotating copies of the weights, ≥ 3 × L2 in total), back-to-back launches between
+ * then time with cold L2 (GEMV rows twice: launches from the stream, and the same launches replayed from a CUDA graph) (rotating copies of the weights, ≥ 3 × L2 in total), back-to-back launches between
  * CUDA events, median of repeats; print µs, GB/s and the fraction of the device copy bandwidth measured in the
  * same run, and cuBLAS's time on the same shape.
  * Usage: matmul_tq [kernel] (0 = all versions)   Build: dev/cuda/CMakeLists.txt (needs cuBLAS). */
@@ -38,6 +50,8 @@
 #include <vector>
 
 #include "cuda/tq_kernels.cuh"
+#include "cuda/tq_gemv_bulk.cuh"
+#include "cuda/tq_wgmma.cuh"
 
 #define CK(call)                                                                                     \
     do {                                                                                             \
@@ -81,13 +95,15 @@ struct problem {
     float gamma;
 };
 
+static int g_n_sm = 132;
+
 static void run_kernel(int kernel, const problem &p, cudaStream_t st) {
     tq_segs sg;
     sg.n_seg = 1;
     sg.seg_end[0] = sg.seg_end[1] = sg.seg_end[2] = sg.seg_end[3] = p.N;
     sg.seg_scale[0] = sg.seg_scale[1] = sg.seg_scale[2] = sg.seg_scale[3] = p.gamma;
     const int Kt = (p.K + 127) / 128;
-    const bool vec = p.K % 32 == 0;
+    const bool vec = p.K % 16 == 0;
     switch (kernel) {
     case 1:
         matmul_kernel1<<<dim3((p.N + 127) / 128, p.M), 128, 0, st>>>(p.w8, p.q, p.s, p.M, p.N, p.K, p.gamma, p.y);
@@ -106,6 +122,65 @@ static void run_kernel(int kernel, const problem &p, cudaStream_t st) {
             else
                 tq_gemv_run<8>(st, pdl, p.w2, Kt, q, p.s + m0, mc, p.N, p.K, sg, y, 0, vec);
         }
+        break;
+    case 14:
+    case 15:
+        for (int m0 = 0; m0 < p.M; m0 += 16) {
+            const int mc = std::min(16, p.M - m0);
+            const int8_t *q = p.q + (size_t)m0 * p.K;
+            float *y = p.y + (size_t)m0 * p.N;
+            if (kernel == 14)
+                tq_gemv_run<8, 8>(st, true, p.w2, Kt, q, p.s + m0, mc, p.N, p.K, sg, y, 0, vec);
+            else
+                tq_gemv_run<4, 8>(st, true, p.w2, Kt, q, p.s + m0, mc, p.N, p.K, sg, y, 0, vec);
+        }
+        break;
+    case 21:
+        CK(tq_wgmma_launch<tq_wg21_cfg>(st, p.w2, Kt, p.q, p.s, p.M, p.N, p.K, sg, p.y, 0));
+        break;
+    case 22:
+        CK(tq_wgmma_launch<tq_wg22_cfg>(st, p.w2, Kt, p.q, p.s, p.M, p.N, p.K, sg, p.y, 0));
+        break;
+    case 23:
+        CK(tq_wgmma_launch<tq_wg23_cfg>(st, p.w2, Kt, p.q, p.s, p.M, p.N, p.K, sg, p.y, 0));
+        break;
+    case 25:
+        CK(tq_wgmma_launch<tq_wg25_cfg>(st, p.w2, Kt, p.q, p.s, p.M, p.N, p.K, sg, p.y, 0));
+        break;
+    case 26:
+        CK(tq_wgmma_launch<tq_wg26_cfg>(st, p.w2, Kt, p.q, p.s, p.M, p.N, p.K, sg, p.y, 0));
+        break;
+    case 24:
+        CK(tq_wgmma_launch<tq_wg24_cfg>(st, p.w2, Kt, p.q, p.s, p.M, p.N, p.K, sg, p.y, 0));
+        break;
+    case 18:
+        CK(tq_wgmma_launch<tq_wg18_cfg>(st, p.w2, Kt, p.q, p.s, p.M, p.N, p.K, sg, p.y, 0));
+        break;
+    case 19:
+        CK(tq_wgmma_launch<tq_wg19_cfg>(st, p.w2, Kt, p.q, p.s, p.M, p.N, p.K, sg, p.y, 0));
+        break;
+    case 20:
+        CK(tq_wgmma_launch<tq_wg20_cfg>(st, p.w2, Kt, p.q, p.s, p.M, p.N, p.K, sg, p.y, 0));
+        break;
+    case 16:
+    case 17:
+        for (int m0 = 0; m0 < p.M; m0 += 16) {
+            const int mc = std::min(16, p.M - m0);
+            CK(tq_gemv_bulk_run<8>(st, true, g_n_sm, kernel == 16 ? 1 : 2, p.w2, Kt, p.q + (size_t)m0 * p.K,
+                                   p.s + m0, mc, p.N, p.K, sg, p.y + (size_t)m0 * p.N, 0, vec));
+        }
+        break;
+    case 10:
+        CK(tq_wgmma_launch<tq_wg10_cfg>(st, p.w2, Kt, p.q, p.s, p.M, p.N, p.K, sg, p.y, 0));
+        break;
+    case 11:
+        CK(tq_wgmma_launch<tq_wg11_cfg>(st, p.w2, Kt, p.q, p.s, p.M, p.N, p.K, sg, p.y, 0));
+        break;
+    case 12:
+        CK(tq_wgmma_launch<tq_wg12_cfg>(st, p.w2, Kt, p.q, p.s, p.M, p.N, p.K, sg, p.y, 0));
+        break;
+    case 13:
+        CK(tq_wgmma_launch<tq_wg13_cfg>(st, p.w2, Kt, p.q, p.s, p.M, p.N, p.K, sg, p.y, 0));
         break;
     case 4:
         tq_gemm_launch<tq_gemm4_cfg>(st, p.w2, Kt, p.q, p.s, p.M, p.N, p.K, sg, p.y, 0);
@@ -147,6 +222,34 @@ template <class F> static double time_us(F fn, cudaStream_t st, int iters = 40, 
     return v[v.size() / 2];
 }
 
+/* the same back-to-back launches captured once into a CUDA graph and replayed: the launch gaps of a decode step
+ * that runs from a graph (median per launch over reps replays) */
+template <class F> static double time_graph_us(F fn, cudaStream_t st, int iters = 40, int reps = 7) {
+    cudaGraph_t graph;
+    cudaGraphExec_t exec;
+    CK(cudaStreamBeginCapture(st, cudaStreamCaptureModeThreadLocal));
+    for (int i = 0; i < iters; i++)
+        fn(i);
+    CK(cudaStreamEndCapture(st, &graph));
+    CK(cudaGraphInstantiate(&exec, graph, 0));
+    CK(cudaGraphLaunch(exec, st));
+    CK(cudaStreamSynchronize(st));
+    std::vector<double> v;
+    for (int r = 0; r < reps; r++) {
+        CK(cudaEventRecord(ev0, st));
+        CK(cudaGraphLaunch(exec, st));
+        CK(cudaEventRecord(ev1, st));
+        CK(cudaEventSynchronize(ev1));
+        float ms;
+        CK(cudaEventElapsedTime(&ms, ev0, ev1));
+        v.push_back(1000.0 * ms / iters);
+    }
+    CK(cudaGraphExecDestroy(exec));
+    CK(cudaGraphDestroy(graph));
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+}
+
 static uint64_t rs = 88172645463325252ull;
 static uint32_t rnd() {
     rs ^= rs << 13;
@@ -163,6 +266,12 @@ struct shape {
 
 int main(int argc, char **argv) {
     const int only = argc > 1 ? atoi(argv[1]) : 0;
+    // optional: one shape "NxK" and one M (for profiling a single launch configuration)
+    int one_n = 0, one_k = 0, one_m = 0;
+    if (argc > 3 && (sscanf(argv[2], "%dx%d", &one_n, &one_k) != 2 || (one_m = atoi(argv[3])) <= 0)) {
+        fprintf(stderr, "usage: matmul_tq [kernel [NxK M]]\n");
+        return 2;
+    }
     const shape shapes[] = {{3840, 2560}, {2560, 2560}, {13824, 2560}, {2560, 6912},
                             {3200, 3200}, {4800, 3200}, {3200, 10240}, {20480, 3200}, {1000, 1000}, {77, 333}};
     const int gemv_ms[] = {1, 4, 16};
@@ -175,12 +284,32 @@ int main(int argc, char **argv) {
     CK(tq_gemm_init<tq_gemm5_cfg>());
     CK(tq_gemm_init<tq_gemm6_cfg>());
     CK(tq_gemm_init<tq_gemm7_cfg>());
+    const bool wgmma = tq_wgmma_supported(0) && tq_encode_fn();
+    if (wgmma) {
+        CK(tq_wgmma_init<tq_wg10_cfg>());
+        CK(tq_wgmma_init<tq_wg11_cfg>());
+        CK(tq_wgmma_init<tq_wg12_cfg>());
+        CK(tq_wgmma_init<tq_wg13_cfg>());
+        CK(tq_gemv_bulk_init<8>());
+        CK(tq_wgmma_init<tq_wg18_cfg>());
+        CK(tq_wgmma_init<tq_wg19_cfg>());
+        CK(tq_wgmma_init<tq_wg20_cfg>());
+        CK(tq_wgmma_init<tq_wg21_cfg>());
+        CK(tq_wgmma_init<tq_wg22_cfg>());
+        CK(tq_wgmma_init<tq_wg23_cfg>());
+        CK(tq_wgmma_init<tq_wg24_cfg>());
+        CK(tq_wgmma_init<tq_wg25_cfg>());
+        CK(tq_wgmma_init<tq_wg26_cfg>());
+    } else {
+        printf("no wgmma here (compute capability 9.0 needed): kernels 10-13 skipped\n");
+    }
     cublasHandle_t blas;
     CB(cublasCreate(&blas));
     CB(cublasSetStream(blas, st));
     cudaDeviceProp prop;
     CK(cudaGetDeviceProperties(&prop, 0));
     const size_t l2 = prop.l2CacheSize;
+    g_n_sm = prop.multiProcessorCount;
 
     // device copy bandwidth, bytes read + written
     const size_t cb = (size_t)512 << 20;
@@ -198,6 +327,8 @@ int main(int argc, char **argv) {
     printf("| N | K | M | kernel | µs | GB/s (2-bit W) | %% copy | bound µs / rate | target | cuBLAS bf16 µs | speedup |\n");
     printf("|---|---|---|---|---|---|---|---|---|---|---|\n");
     for (const shape &sh : shapes) {
+        if (one_n && (sh.N != one_n || sh.K != one_k))
+            continue;
         const int N = sh.N, K = sh.K, Mmax = 2048;
         std::vector<int8_t> codes((size_t)N * K), hq((size_t)Mmax * K);
         for (auto &c : codes)
@@ -249,6 +380,8 @@ int main(int argc, char **argv) {
             mlist.insert(mlist.end(), std::begin(gemm_ms), std::end(gemm_ms));
         else
             mlist.push_back(130);
+        if (one_m)
+            mlist.assign(1, one_m);
         for (int M : mlist) {
             problem p = {N, K, M, w8, (const uint4 *)w2, q, s, y, gamma};
             // the oracle: CPU int64 at M = 1; kernel1 (checked there) up to M = 16; kernel2 (checked at M ≤ 16)
@@ -270,12 +403,21 @@ int main(int argc, char **argv) {
                 CK(cudaGetLastError());
                 CK(cudaMemcpy(want.data(), yref, sizeof(float) * M * N, cudaMemcpyDeviceToHost));
             }
-            const int kernels[] = {1, 2, 3, 8, 9, 4, 5, 6, 7};
+            const int kernels[] = {1, 2, 3, 8, 9, 14, 15, 16, 17, 4, 5, 6, 7, 10, 11, 12, 13, 18, 19, 20, 21, 24, 22, 23, 25, 26};
             double best = 1e30;
             for (int kn : kernels) {
                 if (only && kn != only)
                     continue;
-                const bool gemv = kn == 2 || kn == 3 || kn >= 8;
+                const bool gemv = kn == 2 || kn == 3 || kn == 8 || kn == 9 || (kn >= 14 && kn <= 17);
+                if (((kn >= 10 && kn <= 13) || (kn >= 18 && kn <= 28)) && (!wgmma || M <= 16 || K % 16))
+                    continue;
+                const bool probe = kn == 22 || kn == 23 || kn == 25 || kn == 26; // timing probes: wrong results by design
+                if (probe && only != kn)
+                    continue;
+                if (kn >= 16 && kn <= 17 && (!wgmma || M > 16 || !tq_gemv_bulk_fits(std::min(M, 16), K, K % 16 == 0)))
+                    continue;
+                if (kn >= 4 && kn <= 7 && only == 0 && M >= 64 && kn != 6)
+                    continue; // the mma.sync history: only the back end's fallback (kernel6) unless asked for
                 if ((kn == 1 && M > 16) || (kn >= 4 && kn <= 7 && (M <= 16 || K % 16)) || (gemv && M > 64 && K % 16 == 0) ||
                     (kn == 4 && K % 16))
                     continue; // naive at large M: seconds; GEMM tiles at M ≤ 16 / chunked GEMV at large M: no contest
@@ -284,7 +426,7 @@ int main(int argc, char **argv) {
                 CK(cudaStreamSynchronize(st));
                 CK(cudaGetLastError());
                 CK(cudaMemcpy(got.data(), y, sizeof(float) * M * N, cudaMemcpyDeviceToHost));
-                if (memcmp(got.data(), want.data(), sizeof(float) * M * N) != 0) {
+                if (!probe && memcmp(got.data(), want.data(), sizeof(float) * M * N) != 0) {
                     size_t i = 0;
                     while (!memcmp(&got[i], &want[i], 4))
                         i++;
@@ -300,12 +442,25 @@ int main(int argc, char **argv) {
                         run_kernel(kn, pi, st);
                     },
                     st);
+                double ug = 0;
+                if (gemv)
+                    ug = time_graph_us(
+                        [&](int i) {
+                            problem pi = p;
+                            pi.w2 = (const uint4 *)(w2 + (size_t)(i % R) * wbytes);
+                            run_kernel(kn, pi, st);
+                        },
+                        st);
                 const double gbs = (double)wbytes / (us * 1e3);
                 const double bound = std::max(3.0, (double)wbytes / (0.7 * copy_gbs * 1e3));
                 best = std::min(best, us);
-                if (M <= 16)
+                if (M <= 16) {
                     printf("| %d | %d | %d | kernel%d | %.2f | %.0f | %.1f%% | %.2f | %s | | |\n", N, K, M, kn, us, gbs,
                            100.0 * gbs / copy_gbs, bound, us <= bound ? "met" : "missed");
+                    printf("| %d | %d | %d | kernel%d graph | %.2f | %.0f | %.1f%% | %.2f | %s | | |\n", N, K, M, kn, ug,
+                           wbytes / (ug * 1e3), 100.0 * wbytes / (ug * 1e3) / copy_gbs, bound,
+                           ug <= bound ? "met" : "missed");
+                }
                 else
                     printf("| %d | %d | %d | kernel%d | %.2f | %.0f | %.1f%% | %.0f TOPS | | | |\n", N, K, M, kn, us, gbs,
                            100.0 * gbs / copy_gbs, 2.0 * M * N * K / (us * 1e6));

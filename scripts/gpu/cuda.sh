@@ -56,12 +56,14 @@ run() { # name, then the command; its output to $OUT/name.log and to stdout
     [ "$rc" -eq 0 ] || status=1
 }
 
-run test_cuda_ops "$BIN/test_cuda_ops"
-run matmul_tq "$BIN/matmul_tq" ${TRIT_CUDA_KERNEL:-0}
-run bench "$BIN/trit_cuda_bench" ${TRIT_CUDA_BENCH_ARGS:-}
+# each step bounded (a kernel that never finishes must not cost the rest of the run)
+T=${TRIT_STEP_TIMEOUT:-300}
+run test_cuda_ops timeout "$T" "$BIN/test_cuda_ops"
+run matmul_tq timeout "$T" "$BIN/matmul_tq" ${TRIT_CUDA_KERNEL:-0}
+run bench timeout "$T" "$BIN/trit_cuda_bench" ${TRIT_CUDA_BENCH_ARGS:-}
 # memcheck of the GPU tests, last and bounded, so a slow sanitizer cannot cost the results above
 if [ "${TRIT_CUDA_SANITIZE:-1}" = 1 ] && command -v compute-sanitizer >/dev/null; then
-    run sanitize timeout 60 compute-sanitizer --tool memcheck --error-exitcode 9 "$BIN/test_cuda_ops"
+    run sanitize timeout ${TRIT_SANITIZE_TIMEOUT:-150} compute-sanitizer --tool memcheck --error-exitcode 9 "$BIN/test_cuda_ops"
 fi
 echo
 echo "== done, status $status"

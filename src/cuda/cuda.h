@@ -19,7 +19,13 @@ enum {
     TRIT_CUDA_TQ_AUTO = 0,
     TRIT_CUDA_TQ_GEMV4 = 2, /* M ≤ 16: warps split K, 4 warps per 16-row block */
     TRIT_CUDA_TQ_GEMV8 = 3, /* M ≤ 16: same with 8 warps */
+    TRIT_CUDA_TQ_GEMV8L = 14, /* M ≤ 16: 8 warps, 8 supertiles per warp in flight (long rows) */
     TRIT_CUDA_TQ_GEMM = 4,  /* any M: 128×128 block tile, int8 mma.sync, 2-bit weights decoded in registers */
+    TRIT_CUDA_TQ_GEMV_BULK = 16, /* M ≤ 16 on compute capability 9.0: weights streamed by the bulk copy engine into
+                                    shared memory, activations too (slower than GEMV4/8 on H100: not AUTO's
+                                    choice); where it does not apply it runs GEMV8 */
+    TRIT_CUDA_TQ_WGMMA = 10, /* M > 16 on compute capability 9.0: wgmma, weights as the register operand, TMA
+                                activations; the tile is chosen by shape. Elsewhere it runs TRIT_CUDA_TQ_GEMM. */
 };
 
 /* ops->matmul_tq with an explicit kernel; a GEMV kernel with M > 16 runs in chunks of 16 tokens. */
@@ -40,6 +46,14 @@ void trit_cuda_lm_head_argmax(trit_backend *be, const void *table, trit_dtype dt
 /* Programmatic dependent launch for the GEMV kernels (default on for sm_90+, ignored below): a GEMV may start
  * while the previous kernel finishes and stream its weights meanwhile. Returns whether it is now on. */
 int trit_cuda_set_pdl(trit_backend *be, int on);
+
+/* The wgmma GEMM for M > 16 (default on where the GPU has it, compute capability 9.0); off: the mma.sync GEMM.
+ * Returns whether it is now on. */
+int trit_cuda_set_wgmma(trit_backend *be, int on);
+
+/* Threads per row of the norm + quantize kernels for rows longer than 1024 (256, 512, or anything else for the
+ * default 1024); for the benchmark's comparison. Returns the block size now used. */
+int trit_cuda_set_quant_block(trit_backend *be, int threads);
 
 /* The back end's cudaStream_t (as void *), for timing with events. */
 void *trit_cuda_stream(trit_backend *be);

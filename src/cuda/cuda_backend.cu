@@ -132,12 +132,13 @@ extern "C" trit_status trit_backend_cuda_create(int n_threads, trit_backend **ou
     ci->device = dev;
     ci->n_sm = prop.multiProcessorCount;
     ci->pdl = prop.major >= 9;
+    ci->wgmma = tq_wgmma_available(dev);
     be->ops = &cuda_ops;
     be->n_threads = n_threads;
     be->impl = ci;
     e = cudaStreamCreateWithFlags(&ci->stream, cudaStreamNonBlocking);
     if (e == cudaSuccess)
-        e = cuda_matmul_init();
+        e = cuda_matmul_init(ci->wgmma);
     if (e != cudaSuccess) {
         cuda_destroy(be);
         return TRIT_FAIL(err, TRIT_E_BACKEND, "CUDA back end: cannot initialise on %s: %s", prop.name,

@@ -67,6 +67,44 @@ template <class F> double time_us(bench_ctx &c, F fn) {
     return v[v.size() / 2];
 }
 
+/* the same iters calls captured into a CUDA graph and replayed (how a decode step is launched once the forward
+ * runs from a graph): median over reps replays of the time per call, µs; < 0 on failure */
+template <class F> double time_graph_us(bench_ctx &c, F fn) {
+    cudaGraph_t graph = NULL;
+    cudaGraphExec_t exec = NULL;
+    BCHECK(cudaStreamBeginCapture(c.st, cudaStreamCaptureModeThreadLocal));
+    for (int i = 0; i < c.iters; i++)
+        fn(i);
+    BCHECK(cudaStreamEndCapture(c.st, &graph));
+    cudaError_t e = cudaGraphInstantiate(&exec, graph, 0);
+    std::vector<double> v;
+    for (int r = 0; e == cudaSuccess && r <= c.reps; r++) { // replay 0 warms up
+        e = cudaEventRecord(c.e0, c.st);
+        if (e == cudaSuccess)
+            e = cudaGraphLaunch(exec, c.st);
+        if (e == cudaSuccess)
+            e = cudaEventRecord(c.e1, c.st);
+        if (e == cudaSuccess)
+            e = cudaEventSynchronize(c.e1);
+        float ms = 0;
+        if (e == cudaSuccess)
+            e = cudaEventElapsedTime(&ms, c.e0, c.e1);
+        if (r > 0)
+            v.push_back(1000.0 * ms / c.iters);
+    }
+    if (exec)
+        cudaGraphExecDestroy(exec);
+    cudaGraphDestroy(graph);
+    BCHECK(e);
+    trit_error err;
+    if (c.be->ops->sync(c.be, &err) != TRIT_OK) {
+        fprintf(stderr, "trit bench cuda: %s (%s)\n", err.msg, err.where);
+        return -1.0;
+    }
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+}
+
 /* device copy bandwidth in GB/s, counting bytes read + written */
 double copy_bandwidth(bench_ctx &c) {
     const size_t bytes = (size_t)512 << 20;
@@ -157,9 +195,16 @@ bool bench_matmul(bench_ctx &c, shape sh, int M, double copy_gbs, size_t l2) {
     float *y = (float *)be->ops->alloc(be, sizeof(float) * M * sh.N);
     ok = ok && q && s && y && be->ops->upload(be, q, hq.data(), hq.size(), &err) == TRIT_OK &&
          be->ops->upload(be, s, hs.data(), sizeof(float) * M, &err) == TRIT_OK;
-    double us = -1, us_nopdl = -1;
+    double us = -1, us_nopdl = -1, us_graph = -1, us_mma = -1;
     if (ok)
         us = time_us(c, [&](int i) { be->ops->matmul_tq(be, &ws[i % R], q, s, M, y, 0); });
+    if (ok && M <= 16)
+        us_graph = time_graph_us(c, [&](int i) { be->ops->matmul_tq(be, &ws[i % R], q, s, M, y, 0); });
+    if (ok && M > 16 && trit_cuda_set_wgmma(be, 1)) { // the mma.sync GEMM, the fallback below compute capability 9.0
+        trit_cuda_set_wgmma(be, 0);
+        us_mma = time_us(c, [&](int i) { be->ops->matmul_tq(be, &ws[i % R], q, s, M, y, 0); });
+        trit_cuda_set_wgmma(be, 1);
+    }
     if (ok && M <= 16 && trit_cuda_set_pdl(be, 1)) { // the same without programmatic dependent launch
         trit_cuda_set_pdl(be, 0);
         us_nopdl = time_us(c, [&](int i) { be->ops->matmul_tq(be, &ws[i % R], q, s, M, y, 0); });
@@ -174,13 +219,20 @@ bool bench_matmul(bench_ctx &c, shape sh, int M, double copy_gbs, size_t l2) {
             const double bound = std::max(3.0, (double)w.bytes / (0.7 * copy_gbs * 1e3));
             printf("| matmul_tq gemv | %5d | %5d | %4d | %8.2f | %7.0f | %5.1f%% | %7.2f | %s |\n", sh.N, sh.K, M, us,
                    gbs, 100.0 * gbs / copy_gbs, bound, us <= bound ? "met" : "MISSED");
+            if (us_graph > 0)
+                printf("| gemv, CUDA graph | %5d | %5d | %4d | %8.2f | %7.0f | %5.1f%% | %7.2f | %s |\n", sh.N, sh.K, M,
+                       us_graph, bytes / (us_graph * 1e3), 100.0 * bytes / (us_graph * 1e3) / copy_gbs, bound,
+                       us_graph <= bound ? "met" : "MISSED");
             if (us_nopdl > 0)
                 printf("| gemv, no PDL | %5d | %5d | %4d | %8.2f | %7.0f | %5.1f%% | %7.2f | %s |\n", sh.N, sh.K, M,
                        us_nopdl, bytes / (us_nopdl * 1e3), 100.0 * bytes / (us_nopdl * 1e3) / copy_gbs, bound,
                        us_nopdl <= bound ? "met" : "MISSED");
         } else {
-            printf("| matmul_tq gemm | %5d | %5d | %4d | %8.2f | %7.0f | %5.1f%% | %6.0f TOPS | |\n", sh.N, sh.K, M, us,
-                   gbs, 100.0 * gbs / copy_gbs, tops);
+            printf("| matmul_tq gemm | %5d | %5d | %4d | %8.2f | %7.0f | %5.1f%% | %6.0f TOPS | %.1f%% of 1979 |\n", sh.N,
+                   sh.K, M, us, gbs, 100.0 * gbs / copy_gbs, tops, 100.0 * tops / 1979.0);
+            if (us_mma > 0)
+                printf("| gemm, mma.sync | %5d | %5d | %4d | %8.2f | | | %6.0f TOPS | wgmma %.2fx |\n", sh.N, sh.K, M,
+                       us_mma, 2.0 * M * sh.N * sh.K / (us_mma * 1e6), us_mma / us);
         }
     }
     for (int i = 1; i < R; i++)
@@ -207,13 +259,30 @@ bool bench_norm_quant(bench_ctx &c) {
             be->ops->upload(be, wn, hx.data(), sizeof(float) * K, &err) != TRIT_OK)
             return false;
         double us = time_us(c, [&](int) { be->ops->rmsnorm_quantize(be, x, wn, 1, K, 1e-5f, q, s); });
-        if (us < 0)
+        double ug = time_graph_us(c, [&](int) { be->ops->rmsnorm_quantize(be, x, wn, 1, K, 1e-5f, q, s); });
+        if (us < 0 || ug < 0)
             return false;
         printf("| rmsnorm_quantize | | %5d | 1 | %8.2f | | | 3.00 | %s |\n", K, us, us <= 3.0 ? "met" : "MISSED");
+        printf("| rmsnorm_quantize, CUDA graph | | %5d | 1 | %8.2f | | | 3.00 | %s |\n", K, ug,
+               ug <= 3.0 ? "met" : "MISSED");
+        for (int threads : {256, 512}) { // other block sizes for the long rows, same kernel
+            trit_cuda_set_quant_block(be, threads);
+            const double a = time_us(c, [&](int) { be->ops->rmsnorm_quantize(be, x, wn, 1, K, 1e-5f, q, s); });
+            const double b = time_graph_us(c, [&](int) { be->ops->rmsnorm_quantize(be, x, wn, 1, K, 1e-5f, q, s); });
+            trit_cuda_set_quant_block(be, 0);
+            if (a < 0 || b < 0)
+                return false;
+            printf("| rmsnorm_quantize %d threads, stream / graph | | %5d | 1 | %8.2f / %.2f | | | 3.00 | |\n", threads,
+                   K, a, b);
+        }
         us = time_us(c, [&](int) { trit_cuda_glu_rmsnorm_quantize(be, x, 1, K, TRIT_ACT_RELU2, wn, 1e-5f, q, s); });
         if (us < 0)
             return false;
         printf("| glu_rmsnorm_quantize | | %5d | 1 | %8.2f | | | | |\n", K, us);
+        ug = time_graph_us(c, [&](int) { trit_cuda_glu_rmsnorm_quantize(be, x, 1, K, TRIT_ACT_RELU2, wn, 1e-5f, q, s); });
+        if (ug < 0)
+            return false;
+        printf("| glu_rmsnorm_quantize, CUDA graph | | %5d | 1 | %8.2f | | | | |\n", K, ug);
         be->ops->free(be, x), be->ops->free(be, wn), be->ops->free(be, q), be->ops->free(be, s);
     }
     return true;
@@ -303,8 +372,10 @@ extern "C" int trit_cuda_bench_main(int argc, char **argv) {
     if (!rc) {
         printf("device: %s, %d SMs, L2 %d MB; device copy bandwidth %.0f GB/s (read + write)\n", prop.name,
                prop.multiProcessorCount, prop.l2CacheSize >> 20, copy_gbs);
-        printf("weights out of L2 (rotating copies); µs = median per launch of back-to-back launches; the GEMV is\n"
-               "launched with programmatic dependent launch (sm_90) unless the row says no PDL\n\n");
+        printf("weights out of L2 (rotating copies); µs = median per launch of back-to-back launches timed with CUDA\n"
+               "events, from the stream or (rows 'CUDA graph') replayed from a captured graph; the GEMV is launched\n"
+               "with programmatic dependent launch (sm_90) unless the row says no PDL; GEMM rows: the back end's\n"
+               "kernel (wgmma where the GPU has it) and the mma.sync fallback\n\n");
         printf("| kernel | N | K | M | µs | GB/s | %% copy | bound µs | target |\n");
         printf("|---|---|---|---|---|---|---|---|---|\n");
         for (int M : ms)

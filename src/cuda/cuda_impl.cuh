@@ -15,6 +15,8 @@ typedef struct cuda_impl {
     int device;
     int n_sm;
     bool pdl;            /* programmatic dependent launch for the GEMV (sm_90+; trit_cuda_set_pdl) */
+    bool wgmma;          /* the wgmma GEMM can run here (compute capability 9.0; trit_cuda_set_wgmma) */
+    int quant_block;     /* threads per row of the norm/quantize kernels for long rows; 0: QUANT_BLOCK */
     cudaStream_t stream;
     trit_error err;      /* first recorded failure; err.status == TRIT_OK when none */
     void *scratch;       /* device scratch (argmax keys), grown on demand */
@@ -62,7 +64,9 @@ trit_status cuda_tmat_pack(trit_backend *be, trit_tmat *w, const int8_t *codes, 
 void cuda_tmat_free(trit_backend *be, trit_tmat *w);
 void cuda_matmul_tq(trit_backend *be, const trit_tmat *w, const int8_t *q, const float *s, int32_t M, float *y,
                     int accumulate);
-/* one-time kernel attributes (dynamic shared memory above 48 KB) */
-cudaError_t cuda_matmul_init(void);
+/* one-time kernel attributes (dynamic shared memory above 48 KB); wgmma: also those of the wgmma GEMM */
+cudaError_t cuda_matmul_init(bool wgmma);
+/* whether device can run the wgmma GEMM (compute capability 9.0 and a driver with cuTensorMapEncodeTiled) */
+bool tq_wgmma_available(int device);
 
 #endif

@@ -1,18 +1,41 @@
 /* cuda_matmul.cu — ternary weights on the GPU: packing into the tile16x128 layout (tq_kernels.cuh) and the
  * matmul_tq dispatcher. M ≤ 16 tokens: GEMV kernel (memory bound: 2 bits per weight streamed once);
- * M > 16: the tensor-core GEMM kernel. Both give the exact int32 Σ q·w and the epilogue of backend.h. */
+ * M > 16: the wgmma GEMM (tq_wgmma.cuh) on compute capability 9.0, else the mma.sync GEMM. Both give the exact int32 Σ q·w and the epilogue of backend.h. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "cuda/cuda_impl.cuh"
 #include "cuda/tq_kernels.cuh"
+#include "cuda/tq_gemv_bulk.cuh"
+#include "cuda/tq_wgmma.cuh"
 #include "backend/tmat_check.h"
 
 /* the GEMM variant the back end uses: the workbench's winner on H100 (kernel6: unsigned codes + Σq, two blocks
  * per SM; 452 TOPS at 2048×13824×2560 against 419 for kernel4) */
 typedef tq_gemm6_cfg gemm_cfg;
 
-cudaError_t cuda_matmul_init(void) { return tq_gemm_init<gemm_cfg>(); }
+cudaError_t cuda_matmul_init(bool wgmma) {
+    cudaError_t e = tq_gemm_init<gemm_cfg>();
+    if (e == cudaSuccess && wgmma) // the same machines (compute capability 9.0) run the bulk GEMV
+        e = tq_gemv_bulk_init<8>();
+    if (e == cudaSuccess && wgmma)
+        e = tq_wgmma_init<tq_wg10_cfg>();
+    if (e == cudaSuccess && wgmma)
+        e = tq_wgmma_init<tq_wg11_cfg>();
+    if (e == cudaSuccess && wgmma)
+        e = tq_wgmma_init<tq_wg12_cfg>();
+    return e;
+}
+
+bool tq_wgmma_available(int device) { return tq_wgmma_supported(device) && tq_encode_fn() != NULL; }
+
+extern "C" int trit_cuda_set_wgmma(trit_backend *be, int on) {
+    cuda_impl *ci = cuda_of(be);
+    ci->wgmma = on && tq_wgmma_available(ci->device);
+    if (ci->wgmma && cuda_matmul_init(true) != cudaSuccess)
+        ci->wgmma = false;
+    return ci->wgmma;
+}
 
 // ------------------------------------------------------------------------------------------------ weights
 
@@ -82,11 +105,58 @@ extern "C" void trit_cuda_matmul_tq_kernel(trit_backend *be, const trit_tmat *w,
     }
     const bool aligned16 = ((uintptr_t)q & 15) == 0;
     const bool gemm_ok = w->K % 16 == 0 && aligned16;
-    // GEMV: 8 warps per 16-row block while all blocks fit on the GPU at once (≈ 6 blocks of 256 threads per SM),
-    // 4 warps for taller matrices so they still run in one wave (H100: 13824×2560 5.7 µs against 6.3)
-    const int gemv = (w->N + 15) / 16 > 6 * ci->n_sm ? TRIT_CUDA_TQ_GEMV4 : TRIT_CUDA_TQ_GEMV8;
+    const bool wgmma_ok = gemm_ok && ci->wgmma;
+    // GEMV (H100, dev/cuda/NOTES.md): 8 warps per 16-row block while all blocks fit on the GPU at once (≈ 6 blocks
+    // of 256 threads per SM), 4 warps for taller matrices so they still run in one wave; long rows (≥ 48 k blocks)
+    // with at most 2 blocks per SM keep 8 supertiles per warp in flight
+    const int Nb = (w->N + 15) / 16, Kt = (w->K + 127) / 128;
+    const int gemv = Nb > 6 * ci->n_sm                 ? TRIT_CUDA_TQ_GEMV4
+                     : Kt >= 48 && Nb <= 2 * ci->n_sm ? TRIT_CUDA_TQ_GEMV8L
+                                                       : TRIT_CUDA_TQ_GEMV8;
+    const bool vec = w->K % 16 == 0 && aligned16;
+    const bool bulk_ok = ci->wgmma && M <= 16 && tq_gemv_bulk_fits(M, w->K, vec);
     if (kernel == TRIT_CUDA_TQ_AUTO)
-        kernel = M <= 16 || !gemm_ok ? gemv : TRIT_CUDA_TQ_GEMM;
+        kernel = M <= 16 || !gemm_ok ? gemv : wgmma_ok ? TRIT_CUDA_TQ_WGMMA : TRIT_CUDA_TQ_GEMM;
+    if (kernel == TRIT_CUDA_TQ_GEMV_BULK && !bulk_ok)
+        kernel = TRIT_CUDA_TQ_GEMV8;
+    if (kernel == TRIT_CUDA_TQ_GEMV_BULK) {
+        const cudaError_t e = tq_gemv_bulk_run<8>(ci->stream, ci->pdl, ci->n_sm, 2, (const uint4 *)w->data,
+                                                  (w->K + 127) / 128, q, s, M, w->N, w->K, segs_of(w), y, accumulate,
+                                                  vec);
+        if (e != cudaSuccess)
+            CUDA_RECORD(ci, TRIT_E_BACKEND, "CUDA matmul_tq gemv (bulk): %s", cudaGetErrorString(e));
+        CUDA_LAUNCHED(ci, "matmul_tq gemv (bulk)");
+        return;
+    }
+    if (kernel == TRIT_CUDA_TQ_WGMMA && !wgmma_ok)
+        kernel = TRIT_CUDA_TQ_GEMM;
+    if (kernel == TRIT_CUDA_TQ_WGMMA) {
+        // 128 weight rows × BT tokens per CTA, one CTA per SM at a time: the BT of 256, 192 or 128 with the least
+        // (waves × time per tile), the tile time taken as BT + 32 (the epilogue and pipeline fill)
+        if ((M + 127) / 128 > 65535) {
+            CUDA_RECORD(ci, TRIT_E_UNSUPPORTED, "matmul_tq: M = %d tokens in one call (at most %d)", (int)M,
+                        65535 * 128);
+            return;
+        }
+        static const int bts[3] = {256, 192, 128};
+        int bt = 256;
+        long best = -1;
+        for (int i = 0; i < 3; i++) {
+            const long tiles = (long)((w->N + 127) / 128) * ((M + bts[i] - 1) / bts[i]);
+            const long cost = (tiles + ci->n_sm - 1) / ci->n_sm * (bts[i] + 32);
+            if (best < 0 || cost < best)
+                best = cost, bt = bts[i];
+        }
+        const uint4 *W = (const uint4 *)w->data;
+        const cudaError_t e =
+            bt == 256   ? tq_wgmma_launch<tq_wg10_cfg>(ci->stream, W, Kt, q, s, M, w->N, w->K, segs_of(w), y, accumulate)
+            : bt == 192 ? tq_wgmma_launch<tq_wg11_cfg>(ci->stream, W, Kt, q, s, M, w->N, w->K, segs_of(w), y, accumulate)
+                        : tq_wgmma_launch<tq_wg12_cfg>(ci->stream, W, Kt, q, s, M, w->N, w->K, segs_of(w), y, accumulate);
+        if (e != cudaSuccess)
+            CUDA_RECORD(ci, TRIT_E_BACKEND, "CUDA matmul_tq wgmma: %s", cudaGetErrorString(e));
+        CUDA_LAUNCHED(ci, "matmul_tq wgmma");
+        return;
+    }
     if (kernel == TRIT_CUDA_TQ_GEMM && !gemm_ok)
         kernel = gemv; // the GEMM's 16-byte activation copies need K % 16 == 0
     if (kernel == TRIT_CUDA_TQ_GEMM) {
@@ -101,14 +171,15 @@ extern "C" void trit_cuda_matmul_tq_kernel(trit_backend *be, const trit_tmat *w,
         return;
     }
     // GEMV kernels: chunks of 16 tokens
-    const bool vec = w->K % 32 == 0 && aligned16;
     for (int32_t m0 = 0; m0 < M; m0 += 16) {
         const int mc = M - m0 < 16 ? M - m0 : 16;
         const int8_t *qc = q + (size_t)m0 * w->K;
         float *yc = y + (size_t)m0 * w->N;
         const uint4 *W = (const uint4 *)w->data;
-        const int Kt = (w->K + 127) / 128;
-        cudaError_t e = kernel == TRIT_CUDA_TQ_GEMV4
+        cudaError_t e = kernel == TRIT_CUDA_TQ_GEMV8L
+                            ? tq_gemv_run<8, 8>(ci->stream, ci->pdl, W, Kt, qc, s + m0, mc, w->N, w->K, segs_of(w), yc,
+                                                accumulate, vec)
+                        : kernel == TRIT_CUDA_TQ_GEMV4
                             ? tq_gemv_run<4>(ci->stream, ci->pdl, W, Kt, qc, s + m0, mc, w->N, w->K, segs_of(w), yc,
                                              accumulate, vec)
                             : tq_gemv_run<8>(ci->stream, ci->pdl, W, Kt, qc, s + m0, mc, w->N, w->K, segs_of(w), yc,

@@ -212,14 +212,25 @@ template <int MODE>
 static void launch_quantize(cuda_impl *ci, const float *x, const float *w, int M, int K, float eps, int act, int8_t *q,
                             float *s, const char *what) {
     cudaError_t e;
+    const int block = ci->quant_block ? ci->quant_block : QUANT_BLOCK;
     if (K <= 4 * 256) // short rows: a small block, values in registers
         e = launch_quantize_vpt<MODE, 4>(ci, 256, x, w, M, K, eps, act, q, s);
+    else if (block == 256 && K <= 32 * 256)
+        e = launch_quantize_vpt<MODE, 32>(ci, 256, x, w, M, K, eps, act, q, s);
+    else if (block == 512 && K <= 16 * 512)
+        e = launch_quantize_vpt<MODE, 16>(ci, 512, x, w, M, K, eps, act, q, s);
     else if (K <= QUANT_VPT * QUANT_BLOCK)
         e = launch_quantize_vpt<MODE, QUANT_VPT>(ci, QUANT_BLOCK, x, w, M, K, eps, act, q, s);
     else
         e = launch_quantize_vpt<MODE, 0>(ci, QUANT_BLOCK, x, w, M, K, eps, act, q, s);
     if (e != cudaSuccess)
         CUDA_RECORD(ci, TRIT_E_BACKEND, "CUDA %s: %s", what, cudaGetErrorString(e));
+}
+
+extern "C" int trit_cuda_set_quant_block(trit_backend *be, int threads) {
+    cuda_impl *ci = cuda_of(be);
+    ci->quant_block = threads == 256 || threads == 512 ? threads : 0;
+    return ci->quant_block ? ci->quant_block : QUANT_BLOCK;
 }
 
 // ------------------------------------------------------------------------------------------------ embed, rope, kv

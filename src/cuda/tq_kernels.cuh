@@ -5,16 +5,15 @@
  * Kp = ceil128(K) columns with w = 0, and cut into supertiles of 16 rows × 128 k, 512 bytes each, stored
  * row-block major: supertile (nb, kb) at byte (nb * Kp/128 + kb) * 512, so a row block streams along K.
  * Inside a supertile lane l = 4g + t of a warp owns the 16 bytes at l*16: word j (j = 0..3) is the A fragment of
- * mma.m16n8k32 (s8) for k-subtile j, 2 bits per weight, code = w + 1 ∈ {0,1,2}. Register r of the fragment
- * (rows g + 8*(r&1), logical k-half r>>1) is (word >> 2r) & 0x03030303, one byte per element.
- * The mma's logical k (4t+i in the low half, 16+4t+i in the high half) is mapped to the physical k
- *     k = kb*128 + 32t + 8j + 4*half + i,
- * the same for the weights (A) and the activations (B), so the B fragments of one lane for the 4 subtiles are the
- * 32 contiguous activation bytes [kb*128 + 32t, +32): two 16-byte loads. A dot product does not care about the
- * order of k, so the result is the exact int32 Σ q·w.
- *
+ * the k32 step j, 2 bits per weight, code = w + 1 ∈ {0,1,2}. Register r of the fragment (rows g + 8*(r&1), k in
+ * the step 16*(r>>1) + 4t + i) is (word >> 2r) & 0x03030303, one byte per element; the physical k is
+ *     k = kb*128 + 32j + 16*(r>>1) + 4t + i,
+ * i.e. step j covers the 32 contiguous k of [kb*128 + 32j, +32) in their natural order. That is the A fragment
+ * of mma.m16n8k32 (s8) and, per warp of a warpgroup, the register A fragment of wgmma m64nNk32, whose B operand
+ * is then a plain K-major tile of activations (tq_wgmma.cuh). The mma.sync kernels here take lane t's B words of
+ * step j from activation bytes [32j + 4t, +4) and [32j + 16 + 4t, +4).
  * Kernels (numbers trace the workbench history, dev/cuda/matmul_tq.cu):
- *  tq_gemv_kernel2<WARPS, NT, VEC>: M ≤ 8·NT tokens. One block per 16-row block, its warps split K; each lane
+ *  tq_gemv_kernel2<WARPS, NT, VEC, UNROLL>: M ≤ 8·NT tokens. One block per 16-row block, its warps split K; each lane
  *    streams one 16-byte weight load per supertile and runs 4·NT mma; warps reduce through shared memory.
  *    Double-buffered weight batches; the first batch is loaded before griddepcontrol.wait, so with programmatic
  *    dependent launch (sm_90) it overlaps the previous kernel (workbench kernel8/9: −0.7 to −2 µs per launch).
@@ -62,7 +61,7 @@ static inline void tq_pack_host(const int8_t *codes, int N, int K, uint8_t *out)
                     for (int r = 0; r < 4; r++)
                         for (int i = 0; i < 4; i++) {
                             const int n = nb * 16 + g + 8 * (r & 1);
-                            const int k = kb * 128 + 32 * t + 8 * j + 4 * (r >> 1) + i;
+                            const int k = kb * 128 + 32 * j + 16 * (r >> 1) + 4 * t + i;
                             const uint32_t code = (n < N && k < K) ? (uint32_t)(codes[(size_t)n * K + k] + 1) : 1u;
                             word |= code << (8 * i + 2 * r);
                         }
@@ -113,32 +112,27 @@ __device__ __forceinline__ void tq_store(float *y, size_t idx, int32_t acc, floa
     y[idx] = accumulate ? __fadd_rn(y[idx], v) : v;
 }
 
-/* 32 activation bytes of token row m at physical k0 (= kb*128 + 32t) into b[8]; zeros past K or for m >= M.
- * VEC: K % 32 == 0 and q 16-byte aligned, so the 32 bytes are all in or all out. */
+/* the B words of token row m for the 4 steps of one supertile: b[c] = bytes [k0 + 16c, +4) with k0 = kb*128 + 4t
+ * (b[2j], b[2j+1] are the B fragment of step j); zeros past K or for m >= M. VEC: K % 16 == 0 and q 16-byte
+ * aligned, so each 4 bytes are all in or all out and 4-byte aligned. */
 template <bool VEC>
 __device__ __forceinline__ void tq_load_act(uint32_t (&b)[8], const int8_t *__restrict__ q, int m, int M, int K,
                                             int k0) {
     if (VEC) {
-        if (m < M && k0 < K) {
-            const uint4 *p = (const uint4 *)(q + (size_t)m * K + k0);
-            const uint4 u0 = __ldg(p), u1 = __ldg(p + 1);
-            b[0] = u0.x, b[1] = u0.y, b[2] = u0.z, b[3] = u0.w, b[4] = u1.x, b[5] = u1.y, b[6] = u1.z, b[7] = u1.w;
-        } else {
 #pragma unroll
-            for (int i = 0; i < 8; i++)
-                b[i] = 0;
-        }
+        for (int c = 0; c < 8; c++)
+            b[c] = (m < M && k0 + 16 * c < K) ? __ldg((const uint32_t *)(q + (size_t)m * K + k0 + 16 * c)) : 0u;
     } else {
 #pragma unroll
-        for (int i = 0; i < 8; i++) {
+        for (int c = 0; c < 8; c++) {
             uint32_t v = 0;
 #pragma unroll
             for (int e = 0; e < 4; e++) {
-                const int k = k0 + 4 * i + e;
+                const int k = k0 + 16 * c + e;
                 if (m < M && k < K)
                     v |= (uint32_t)(uint8_t)q[(size_t)m * K + k] << (8 * e);
             }
-            b[i] = v;
+            b[c] = v;
         }
     }
 }
@@ -164,11 +158,11 @@ __device__ __forceinline__ void tq_pdl_trigger() {
  * double-buffered: the next batch's weights are in flight while the current one is multiplied. The first batch
  * is loaded before tq_pdl_wait (weights do not depend on the previous kernel), so under PDL it overlaps the
  * previous kernel's tail. */
-template <int WARPS, int NT, bool VEC>
+template <int WARPS, int NT, bool VEC, int UNROLL>
 __global__ void __launch_bounds__(32 * WARPS)
     tq_gemv_kernel2(const uint4 *__restrict__ W, int Kt, const int8_t *__restrict__ q, const float *__restrict__ s,
                     int M, int N, int K, tq_segs sg, float *__restrict__ y, int accumulate) {
-    constexpr int UNROLL = 4, STEP = WARPS * UNROLL;
+    constexpr int STEP = WARPS * UNROLL;
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const int g = lane >> 2, t = lane & 3;
     const int nb = blockIdx.x;
@@ -204,7 +198,7 @@ __global__ void __launch_bounds__(32 * WARPS)
 #pragma unroll
             for (int a = 0; a < NT; a++) {
                 uint32_t b[8];
-                tq_load_act<VEC>(b, q, a * 8 + g, M, K, kb * 128 + 32 * t);
+                tq_load_act<VEC>(b, q, a * 8 + g, M, K, kb * 128 + 4 * t);
                 tq_mma_supertile(acc[a], cur[u], b);
             }
         }
@@ -231,7 +225,7 @@ __global__ void __launch_bounds__(32 * WARPS)
 }
 
 /* host: launch a GEMV variant, with programmatic dependent launch when pdl (sm_90+) */
-template <int WARPS, int NT, bool VEC>
+template <int WARPS, int NT, bool VEC, int UNROLL>
 static inline cudaError_t tq_gemv_launch(cudaStream_t st, bool pdl, const uint4 *W, int Kt, const int8_t *q,
                                          const float *s, int M, int N, int K, tq_segs sg, float *y, int accumulate) {
     cudaLaunchConfig_t cfg = {};
@@ -245,19 +239,19 @@ static inline cudaError_t tq_gemv_launch(cudaStream_t st, bool pdl, const uint4 
         cfg.attrs = attr;
         cfg.numAttrs = 1;
     }
-    return cudaLaunchKernelEx(&cfg, tq_gemv_kernel2<WARPS, NT, VEC>, W, Kt, q, s, M, N, K, sg, y, accumulate);
+    return cudaLaunchKernelEx(&cfg, tq_gemv_kernel2<WARPS, NT, VEC, UNROLL>, W, Kt, q, s, M, N, K, sg, y, accumulate);
 }
 
-/* all GEMV variants for M ≤ 16 tokens at once: picks NT and VEC */
-template <int WARPS>
+/* all GEMV variants for M ≤ 16 tokens at once: picks NT and VEC. UNROLL: supertiles per warp and batch. */
+template <int WARPS, int UNROLL = 4>
 static inline cudaError_t tq_gemv_run(cudaStream_t st, bool pdl, const uint4 *W, int Kt, const int8_t *q,
                                       const float *s, int M, int N, int K, tq_segs sg, float *y, int accumulate,
                                       bool vec) {
     if (M <= 8)
-        return vec ? tq_gemv_launch<WARPS, 1, true>(st, pdl, W, Kt, q, s, M, N, K, sg, y, accumulate)
-                   : tq_gemv_launch<WARPS, 1, false>(st, pdl, W, Kt, q, s, M, N, K, sg, y, accumulate);
-    return vec ? tq_gemv_launch<WARPS, 2, true>(st, pdl, W, Kt, q, s, M, N, K, sg, y, accumulate)
-               : tq_gemv_launch<WARPS, 2, false>(st, pdl, W, Kt, q, s, M, N, K, sg, y, accumulate);
+        return vec ? tq_gemv_launch<WARPS, 1, true, UNROLL>(st, pdl, W, Kt, q, s, M, N, K, sg, y, accumulate)
+                   : tq_gemv_launch<WARPS, 1, false, UNROLL>(st, pdl, W, Kt, q, s, M, N, K, sg, y, accumulate);
+    return vec ? tq_gemv_launch<WARPS, 2, true, UNROLL>(st, pdl, W, Kt, q, s, M, N, K, sg, y, accumulate)
+               : tq_gemv_launch<WARPS, 2, false, UNROLL>(st, pdl, W, Kt, q, s, M, N, K, sg, y, accumulate);
 }
 
 // ------------------------------------------------------------------------------------------------ GEMM (M > 16)
@@ -364,15 +358,15 @@ __global__ void __launch_bounds__(C::THREADS, C::MINB)
         for (int i = 0; i < 4; i++)
             w[i] = *(const uint4 *)(sw + (wn * 4 + i) * TQ_ST_BYTES + lane * 16);
 #pragma unroll
-        for (int h = 0; h < 2; h++) { // k-subtiles 2h, 2h+1: activation bytes [32t + 16h, +16) of each token tile
+        for (int h = 0; h < 2; h++) { // k steps 2h, 2h+1: activation words [32j + 4t] and [32j + 16 + 4t]
             uint32_t b[TA][4];
 #pragma unroll
             for (int a = 0; a < TA; a++) {
-                const uint4 u = *(const uint4 *)(sa + (wm * TA * 8 + a * 8 + g) * TQ_GEMM_APITCH + 32 * t + 16 * h);
-                b[a][0] = u.x, b[a][1] = u.y, b[a][2] = u.z, b[a][3] = u.w;
-                if (C::UNS) {
+                const uint8_t *row = sa + (wm * TA * 8 + a * 8 + g) * TQ_GEMM_APITCH + 64 * h + 4 * t;
 #pragma unroll
-                    for (int e = 0; e < 4; e++)
+                for (int e = 0; e < 4; e++) {
+                    b[a][e] = *(const uint32_t *)(row + 16 * e);
+                    if (C::UNS)
                         qsum[a] = __dp4a((int)b[a][e], 0x01010101, qsum[a]);
                 }
             }

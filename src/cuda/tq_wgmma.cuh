@@ -1,0 +1,448 @@
+/* tq_wgmma.cuh — the W2A8 GEMM on Hopper tensor cores (wgmma, sm_90a), for prefill and batched decode (M > 16).
+ * Device code and its host launcher; include from .cu files only, after tq_kernels.cuh (the weight layout).
+ *
+ * y[m][n] = (float)(Σ_k q[m][k]·w[n][k]) / s[m] * γ(n), computed as yᵀ = W · qᵀ so that the 2-bit weights can be
+ * the register operand A of wgmma:
+ *  - Weights (A, m64 per wgmma): the tile16x128 layout is exactly the wgmma A register fragment of one warp for
+ *    four k32 steps (lane 4g+t, word j = step j, bit pair r = fragment register r), so a lane decodes its 16 bytes
+ *    of a supertile into 16 registers of signed int8 and nothing else is rearranged. The supertiles reach shared
+ *    memory by 512-byte bulk copies (cp.async.bulk), two bits per weight: no int8 weight copy exists anywhere.
+ *  - Activations (B, n = BT tokens per wgmma): a TMA tensor copy of BT tokens × 128 k bytes per stage, 128-byte
+ *    swizzled, which is the K-major layout wgmma reads through a matrix descriptor; step j starts 32·j bytes in.
+ *  - One CTA = 3 warpgroups: a producer (one thread issues the copies; setmaxnreg gives its registers away) and
+ *    two consumers of MT × 64 weight rows each. A STAGES-deep ring of full/empty mbarriers connects them.
+ *  - int32 accumulators in registers; the epilogue of backend.h (tq_store) writes y from them, with the residual
+ *    add when asked.
+ * Needs K % 16 == 0 (the TMA row stride) and q 16-byte aligned; the dispatcher falls back to the mma.sync kernel
+ * otherwise, and on GPUs other than compute capability 9.0. */
+#ifndef TRIT_CUDA_TQ_WGMMA_CUH
+#define TRIT_CUDA_TQ_WGMMA_CUH
+
+#include <cuda.h>
+#include <cudaTypedefs.h>
+#include <cuda_runtime.h>
+#include <stdint.h>
+
+#include "cuda/tq_async.cuh"
+#include "cuda/tq_kernels.cuh"
+
+/* wgmma and setmaxnreg exist only in the sm_90a machine code; other passes (the compute_80 PTX) get a kernel
+ * that traps, which the dispatcher never launches there (tq_wgmma_supported). */
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ == 900 && defined(__CUDA_ARCH_FEAT_SM90_ALL)
+#define TQ_WGMMA_DEVICE 1
+#else
+#define TQ_WGMMA_DEVICE 0
+#endif
+
+/* WMODE: how the weight supertiles reach shared memory: 0 = one 512-byte bulk copy per row block, 1 = one TMA
+ * copy of a 3-D tensor map (row block, k block, 512 bytes) for all of them; 2 and 3 are workbench probes that
+ * skip the weights (2) or the activations (3) to time the rest, 4 = 3 without the epilogue, 5 = 1 without the
+ * epilogue (their results are wrong). */
+template <int MT_, int BT_, int STAGES_, bool DB_ = true, int WMODE_ = 1, int MINB_ = 1> struct tq_wg_cfg {
+    static constexpr bool DB = DB_;                 // two register sets of weights, wait_group 1 (else 0)
+    static constexpr int MINB = MINB_; // CTAs per SM. Two do not fit: ptxas compiles the consumers with the
+                                       // entry budget (65536 / 768 = 85 registers), not setmaxnreg's, and the
+                                       // m64n128 fragments need 94 or more.
+    static constexpr int REG_PRODUCER = MINB == 1 ? 40 : 24, REG_CONSUMER = MINB == 1 ? 232 : 104;
+    static constexpr int WMODE = WMODE_;
+    static constexpr int MT = MT_;                  // m64 tiles per consumer warpgroup
+    static constexpr int BT = BT_;                  // tokens per CTA = wgmma n
+    static constexpr int STAGES = STAGES_;
+    static constexpr int ROWS = 2 * 64 * MT;        // weight rows per CTA (two consumer warpgroups)
+    static constexpr int RB = ROWS / 16;            // row blocks (supertiles) per stage
+    static constexpr int BBYTES = BT * 128;         // activation tile per stage (multiple of 1024)
+    static constexpr int WBYTES = RB * TQ_ST_BYTES; // weight supertiles per stage
+    static constexpr int THREADS = 384;
+    static constexpr int SMEM = 1024 /* alignment slack */ + STAGES * (BBYTES + WBYTES) + 2 * STAGES * 8;
+    static_assert(BT * (ROWS + 4) * 4 + BT * 8 + ROWS * 4 <= STAGES * (BBYTES + WBYTES),
+                  "the epilogue tile reuses the stage buffers");
+    static_assert(SMEM * MINB <= 227 * 1024, "more shared memory than an SM has");
+};
+typedef tq_wg_cfg<1, 256, 5> tq_wg10_cfg; // kernel10: 128 rows × 256 tokens
+typedef tq_wg_cfg<1, 192, 7> tq_wg11_cfg; // kernel11: 128 rows × 192 tokens
+typedef tq_wg_cfg<1, 128, 8> tq_wg12_cfg; // kernel12: 128 rows × 128 tokens
+typedef tq_wg_cfg<2, 128, 6> tq_wg13_cfg; // kernel13: 256 rows × 128 tokens
+typedef tq_wg_cfg<1, 256, 5, true, 0> tq_wg21_cfg; // kernel21: kernel10 with 512-byte bulk copies of the weights
+typedef tq_wg_cfg<1, 256, 5, true, 2> tq_wg22_cfg; // kernel22: probe, kernel10 without the weight copies
+typedef tq_wg_cfg<1, 256, 5, true, 3> tq_wg23_cfg; // kernel23: probe, kernel10 without the activation copies
+typedef tq_wg_cfg<1, 256, 5, true, 4> tq_wg25_cfg; // kernel25: probe, kernel23 without the epilogue
+typedef tq_wg_cfg<1, 256, 5, true, 5> tq_wg26_cfg; // kernel26: probe, kernel10 without the epilogue
+typedef tq_wg_cfg<1, 128, 10, true> tq_wg24_cfg;
+typedef tq_wg_cfg<1, 128, 4, false, 1, 2> tq_wg27_cfg; // kernel27: 128 × 128, two CTAs per SM
+typedef tq_wg_cfg<2, 64, 5, false, 1, 2> tq_wg28_cfg;  // kernel28: 256 × 64, two CTAs per SM   // kernel24: kernel12 with 10 stages
+typedef tq_wg_cfg<1, 256, 5, false> tq_wg18_cfg; // kernel18: kernel10 with one register set, wait_group 0
+typedef tq_wg_cfg<1, 128, 8, false> tq_wg19_cfg; // kernel19: kernel12 likewise
+typedef tq_wg_cfg<2, 128, 6, false> tq_wg20_cfg; // kernel20: kernel13 likewise
+
+#if TQ_WGMMA_DEVICE
+template <int N> __device__ __forceinline__ void tq_wgmma(int32_t (&d)[N / 2], const uint32_t (&a)[4], uint64_t desc,
+                                                          int scale_d);
+template <> __device__ __forceinline__ void tq_wgmma<64>(int32_t (&d)[32], const uint32_t (&a)[4], uint64_t desc, int scale_d) {
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %37, 0;\n"
+                 "wgmma.mma_async.sync.aligned.m64n64k32.s32.s8.s8 {"
+                 "%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,"
+                 "%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31"
+                 "}, {%32,%33,%34,%35}, %36, p;\n}\n"
+                 : "+r"(d[0]), "+r"(d[1]), "+r"(d[2]), "+r"(d[3]), "+r"(d[4]), "+r"(d[5]), "+r"(d[6]), "+r"(d[7]),
+                   "+r"(d[8]), "+r"(d[9]), "+r"(d[10]), "+r"(d[11]), "+r"(d[12]), "+r"(d[13]), "+r"(d[14]), "+r"(d[15]),
+                   "+r"(d[16]), "+r"(d[17]), "+r"(d[18]), "+r"(d[19]), "+r"(d[20]), "+r"(d[21]), "+r"(d[22]), "+r"(d[23]),
+                   "+r"(d[24]), "+r"(d[25]), "+r"(d[26]), "+r"(d[27]), "+r"(d[28]), "+r"(d[29]), "+r"(d[30]), "+r"(d[31])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc), "r"(scale_d));
+}
+template <> __device__ __forceinline__ void tq_wgmma<128>(int32_t (&d)[64], const uint32_t (&a)[4], uint64_t desc, int scale_d) {
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %69, 0;\n"
+                 "wgmma.mma_async.sync.aligned.m64n128k32.s32.s8.s8 {"
+                 "%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,"
+                 "%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31,"
+                 "%32,%33,%34,%35,%36,%37,%38,%39,%40,%41,%42,%43,%44,%45,%46,%47,"
+                 "%48,%49,%50,%51,%52,%53,%54,%55,%56,%57,%58,%59,%60,%61,%62,%63"
+                 "}, {%64,%65,%66,%67}, %68, p;\n}\n"
+                 : "+r"(d[0]), "+r"(d[1]), "+r"(d[2]), "+r"(d[3]), "+r"(d[4]), "+r"(d[5]), "+r"(d[6]), "+r"(d[7]),
+                   "+r"(d[8]), "+r"(d[9]), "+r"(d[10]), "+r"(d[11]), "+r"(d[12]), "+r"(d[13]), "+r"(d[14]), "+r"(d[15]),
+                   "+r"(d[16]), "+r"(d[17]), "+r"(d[18]), "+r"(d[19]), "+r"(d[20]), "+r"(d[21]), "+r"(d[22]), "+r"(d[23]),
+                   "+r"(d[24]), "+r"(d[25]), "+r"(d[26]), "+r"(d[27]), "+r"(d[28]), "+r"(d[29]), "+r"(d[30]), "+r"(d[31]),
+                   "+r"(d[32]), "+r"(d[33]), "+r"(d[34]), "+r"(d[35]), "+r"(d[36]), "+r"(d[37]), "+r"(d[38]), "+r"(d[39]),
+                   "+r"(d[40]), "+r"(d[41]), "+r"(d[42]), "+r"(d[43]), "+r"(d[44]), "+r"(d[45]), "+r"(d[46]), "+r"(d[47]),
+                   "+r"(d[48]), "+r"(d[49]), "+r"(d[50]), "+r"(d[51]), "+r"(d[52]), "+r"(d[53]), "+r"(d[54]), "+r"(d[55]),
+                   "+r"(d[56]), "+r"(d[57]), "+r"(d[58]), "+r"(d[59]), "+r"(d[60]), "+r"(d[61]), "+r"(d[62]), "+r"(d[63])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc), "r"(scale_d));
+}
+template <> __device__ __forceinline__ void tq_wgmma<192>(int32_t (&d)[96], const uint32_t (&a)[4], uint64_t desc, int scale_d) {
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %101, 0;\n"
+                 "wgmma.mma_async.sync.aligned.m64n192k32.s32.s8.s8 {"
+                 "%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,"
+                 "%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31,"
+                 "%32,%33,%34,%35,%36,%37,%38,%39,%40,%41,%42,%43,%44,%45,%46,%47,"
+                 "%48,%49,%50,%51,%52,%53,%54,%55,%56,%57,%58,%59,%60,%61,%62,%63,"
+                 "%64,%65,%66,%67,%68,%69,%70,%71,%72,%73,%74,%75,%76,%77,%78,%79,"
+                 "%80,%81,%82,%83,%84,%85,%86,%87,%88,%89,%90,%91,%92,%93,%94,%95"
+                 "}, {%96,%97,%98,%99}, %100, p;\n}\n"
+                 : "+r"(d[0]), "+r"(d[1]), "+r"(d[2]), "+r"(d[3]), "+r"(d[4]), "+r"(d[5]), "+r"(d[6]), "+r"(d[7]),
+                   "+r"(d[8]), "+r"(d[9]), "+r"(d[10]), "+r"(d[11]), "+r"(d[12]), "+r"(d[13]), "+r"(d[14]), "+r"(d[15]),
+                   "+r"(d[16]), "+r"(d[17]), "+r"(d[18]), "+r"(d[19]), "+r"(d[20]), "+r"(d[21]), "+r"(d[22]), "+r"(d[23]),
+                   "+r"(d[24]), "+r"(d[25]), "+r"(d[26]), "+r"(d[27]), "+r"(d[28]), "+r"(d[29]), "+r"(d[30]), "+r"(d[31]),
+                   "+r"(d[32]), "+r"(d[33]), "+r"(d[34]), "+r"(d[35]), "+r"(d[36]), "+r"(d[37]), "+r"(d[38]), "+r"(d[39]),
+                   "+r"(d[40]), "+r"(d[41]), "+r"(d[42]), "+r"(d[43]), "+r"(d[44]), "+r"(d[45]), "+r"(d[46]), "+r"(d[47]),
+                   "+r"(d[48]), "+r"(d[49]), "+r"(d[50]), "+r"(d[51]), "+r"(d[52]), "+r"(d[53]), "+r"(d[54]), "+r"(d[55]),
+                   "+r"(d[56]), "+r"(d[57]), "+r"(d[58]), "+r"(d[59]), "+r"(d[60]), "+r"(d[61]), "+r"(d[62]), "+r"(d[63]),
+                   "+r"(d[64]), "+r"(d[65]), "+r"(d[66]), "+r"(d[67]), "+r"(d[68]), "+r"(d[69]), "+r"(d[70]), "+r"(d[71]),
+                   "+r"(d[72]), "+r"(d[73]), "+r"(d[74]), "+r"(d[75]), "+r"(d[76]), "+r"(d[77]), "+r"(d[78]), "+r"(d[79]),
+                   "+r"(d[80]), "+r"(d[81]), "+r"(d[82]), "+r"(d[83]), "+r"(d[84]), "+r"(d[85]), "+r"(d[86]), "+r"(d[87]),
+                   "+r"(d[88]), "+r"(d[89]), "+r"(d[90]), "+r"(d[91]), "+r"(d[92]), "+r"(d[93]), "+r"(d[94]), "+r"(d[95])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc), "r"(scale_d));
+}
+template <> __device__ __forceinline__ void tq_wgmma<256>(int32_t (&d)[128], const uint32_t (&a)[4], uint64_t desc, int scale_d) {
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %133, 0;\n"
+                 "wgmma.mma_async.sync.aligned.m64n256k32.s32.s8.s8 {"
+                 "%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,"
+                 "%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31,"
+                 "%32,%33,%34,%35,%36,%37,%38,%39,%40,%41,%42,%43,%44,%45,%46,%47,"
+                 "%48,%49,%50,%51,%52,%53,%54,%55,%56,%57,%58,%59,%60,%61,%62,%63,"
+                 "%64,%65,%66,%67,%68,%69,%70,%71,%72,%73,%74,%75,%76,%77,%78,%79,"
+                 "%80,%81,%82,%83,%84,%85,%86,%87,%88,%89,%90,%91,%92,%93,%94,%95,"
+                 "%96,%97,%98,%99,%100,%101,%102,%103,%104,%105,%106,%107,%108,%109,%110,%111,"
+                 "%112,%113,%114,%115,%116,%117,%118,%119,%120,%121,%122,%123,%124,%125,%126,%127"
+                 "}, {%128,%129,%130,%131}, %132, p;\n}\n"
+                 : "+r"(d[0]), "+r"(d[1]), "+r"(d[2]), "+r"(d[3]), "+r"(d[4]), "+r"(d[5]), "+r"(d[6]), "+r"(d[7]),
+                   "+r"(d[8]), "+r"(d[9]), "+r"(d[10]), "+r"(d[11]), "+r"(d[12]), "+r"(d[13]), "+r"(d[14]), "+r"(d[15]),
+                   "+r"(d[16]), "+r"(d[17]), "+r"(d[18]), "+r"(d[19]), "+r"(d[20]), "+r"(d[21]), "+r"(d[22]), "+r"(d[23]),
+                   "+r"(d[24]), "+r"(d[25]), "+r"(d[26]), "+r"(d[27]), "+r"(d[28]), "+r"(d[29]), "+r"(d[30]), "+r"(d[31]),
+                   "+r"(d[32]), "+r"(d[33]), "+r"(d[34]), "+r"(d[35]), "+r"(d[36]), "+r"(d[37]), "+r"(d[38]), "+r"(d[39]),
+                   "+r"(d[40]), "+r"(d[41]), "+r"(d[42]), "+r"(d[43]), "+r"(d[44]), "+r"(d[45]), "+r"(d[46]), "+r"(d[47]),
+                   "+r"(d[48]), "+r"(d[49]), "+r"(d[50]), "+r"(d[51]), "+r"(d[52]), "+r"(d[53]), "+r"(d[54]), "+r"(d[55]),
+                   "+r"(d[56]), "+r"(d[57]), "+r"(d[58]), "+r"(d[59]), "+r"(d[60]), "+r"(d[61]), "+r"(d[62]), "+r"(d[63]),
+                   "+r"(d[64]), "+r"(d[65]), "+r"(d[66]), "+r"(d[67]), "+r"(d[68]), "+r"(d[69]), "+r"(d[70]), "+r"(d[71]),
+                   "+r"(d[72]), "+r"(d[73]), "+r"(d[74]), "+r"(d[75]), "+r"(d[76]), "+r"(d[77]), "+r"(d[78]), "+r"(d[79]),
+                   "+r"(d[80]), "+r"(d[81]), "+r"(d[82]), "+r"(d[83]), "+r"(d[84]), "+r"(d[85]), "+r"(d[86]), "+r"(d[87]),
+                   "+r"(d[88]), "+r"(d[89]), "+r"(d[90]), "+r"(d[91]), "+r"(d[92]), "+r"(d[93]), "+r"(d[94]), "+r"(d[95]),
+                   "+r"(d[96]), "+r"(d[97]), "+r"(d[98]), "+r"(d[99]), "+r"(d[100]), "+r"(d[101]), "+r"(d[102]), "+r"(d[103]),
+                   "+r"(d[104]), "+r"(d[105]), "+r"(d[106]), "+r"(d[107]), "+r"(d[108]), "+r"(d[109]), "+r"(d[110]), "+r"(d[111]),
+                   "+r"(d[112]), "+r"(d[113]), "+r"(d[114]), "+r"(d[115]), "+r"(d[116]), "+r"(d[117]), "+r"(d[118]), "+r"(d[119]),
+                   "+r"(d[120]), "+r"(d[121]), "+r"(d[122]), "+r"(d[123]), "+r"(d[124]), "+r"(d[125]), "+r"(d[126]), "+r"(d[127])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc), "r"(scale_d));
+}
+
+__device__ __forceinline__ void tq_wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
+__device__ __forceinline__ void tq_wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
+template <int N> __device__ __forceinline__ void tq_wgmma_wait() {
+    asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
+}
+
+
+/* the matrix descriptor of a K-major, 128-byte-swizzled tile (rows of 128 bytes, 8-row groups 1024 bytes apart) */
+__device__ __forceinline__ uint64_t tq_desc_sw128(uint32_t saddr) {
+    return (uint64_t)((saddr & 0x3FFFF) >> 4) | ((uint64_t)1 << 16) | ((uint64_t)(1024 >> 4) << 32) |
+           ((uint64_t)1 << 62);
+}
+#endif // TQ_WGMMA_DEVICE
+
+/* grid: (ceil(N / ROWS), ceil(M / BT)); block 384 threads; dynamic shared memory C::SMEM. */
+template <class C>
+__global__ void __launch_bounds__(384, C::MINB)
+    tq_wgmma_kernel(const __grid_constant__ CUtensorMap qmap, const __grid_constant__ CUtensorMap wmap,
+                    const uint8_t *__restrict__ W, int Kt,
+                    const float *__restrict__ s, int M, int N, tq_segs sg, float *__restrict__ y, int accumulate) {
+#if TQ_WGMMA_DEVICE
+    extern __shared__ uint8_t smem_raw[];
+    uint8_t *smem = (uint8_t *)(((uintptr_t)smem_raw + 1023) & ~(uintptr_t)1023); // swizzle atoms: 1024-aligned
+    uint8_t *sB = smem, *sW = smem + C::STAGES * C::BBYTES;
+    uint64_t *full = (uint64_t *)(sW + C::STAGES * C::WBYTES), *empty = full + C::STAGES;
+    const int wg = threadIdx.x / 128;
+    const int Nb = (N + 15) / 16;
+    const int rb0 = blockIdx.x * C::RB, m0 = blockIdx.y * C::BT;
+
+    if (threadIdx.x == 0) {
+        for (int i = 0; i < C::STAGES; i++) {
+            tq_mbar_init(&full[i], 1);
+            tq_mbar_init(&empty[i], 8); // lane 0 of each consumer warp
+        }
+        asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+    }
+    __syncthreads();
+
+    if (wg == 0) { // producer
+        asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(C::REG_PRODUCER));
+        if (threadIdx.x != 0)
+            return;
+        const int nrb = min(C::RB, Nb - rb0);
+        // the TMA box counts its out-of-range rows (zero-filled) in the transaction bytes; bulk copies do not
+        constexpr bool NODATA = C::WMODE == 3 || C::WMODE == 4;
+        const uint32_t wbytes = C::WMODE == 1 || C::WMODE == 5 ? C::WBYTES : C::WMODE == 0 ? nrb * TQ_ST_BYTES : 0;
+        const uint32_t bytes = (NODATA ? 0 : C::BBYTES) + wbytes;
+        for (int kb = 0; kb < Kt; kb++) {
+            const int st = kb % C::STAGES;
+            tq_mbar_wait(&empty[st], ((kb / C::STAGES) & 1) ^ 1);
+            if (NODATA) { // probe: nothing to wait for but the barrier's own arrival
+                asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(tq_smem_addr(&full[st])) : "memory");
+                continue;
+            }
+            tq_mbar_expect_tx(&full[st], bytes);
+            tq_tma_2d(sB + st * C::BBYTES, &qmap, kb * 128, m0, &full[st]);
+            if (C::WMODE == 1 || C::WMODE == 5)
+                tq_tma_3d(sW + st * C::WBYTES, &wmap, 0, kb, rb0, &full[st]);
+            else if (C::WMODE == 0)
+                for (int r = 0; r < nrb; r++)
+                    tq_bulk_copy(sW + st * C::WBYTES + r * TQ_ST_BYTES,
+                                 W + ((size_t)(rb0 + r) * Kt + kb) * TQ_ST_BYTES, TQ_ST_BYTES, &full[st]);
+        }
+        return;
+    }
+
+    // consumers
+    asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(C::REG_CONSUMER));
+    const int cw = wg - 1, wl = (threadIdx.x / 32) & 3, lane = threadIdx.x & 31;
+    const int g = lane >> 2, t = lane & 3;
+    int32_t acc[C::MT][C::BT / 2];
+#pragma unroll
+    for (int mt = 0; mt < C::MT; mt++)
+#pragma unroll
+        for (int i = 0; i < C::BT / 2; i++)
+            acc[mt][i] = 0;
+
+    // Two register sets of decoded weights: k block kb+1 is decoded while the wgmma group of k block kb runs, so
+    // the tensor cores always have a group queued (wait_group 1, not 0).
+    uint32_t a0[C::MT][4][4], a1[C::MT][4][4];
+    auto load_decode = [&](uint32_t(&a)[C::MT][4][4], int kb) {
+        const int st = kb % C::STAGES;
+        tq_mbar_wait(&full[st], (kb / C::STAGES) & 1);
+#pragma unroll
+        for (int mt = 0; mt < C::MT; mt++) {
+            const uint4 w = *(const uint4 *)(sW + st * C::WBYTES + ((cw * C::MT + mt) * 4 + wl) * TQ_ST_BYTES +
+                                             lane * 16);
+            const uint32_t ws[4] = {w.x, w.y, w.z, w.w};
+#pragma unroll
+            for (int j = 0; j < 4; j++)
+#pragma unroll
+                for (int r = 0; r < 4; r++)
+                    a[mt][j][r] = tq_decode(ws[j], r);
+        }
+    };
+    auto issue = [&](uint32_t(&a)[C::MT][4][4], int kb) {
+        const uint32_t b0 = tq_smem_addr(sB + (kb % C::STAGES) * C::BBYTES);
+        tq_wgmma_fence();
+#pragma unroll
+        for (int j = 0; j < 4; j++)
+#pragma unroll
+            for (int mt = 0; mt < C::MT; mt++)
+                tq_wgmma<C::BT>(acc[mt], a[mt][j], tq_desc_sw128(b0 + 32 * j), 1);
+        tq_wgmma_commit();
+    };
+    auto release = [&](int kb) { // this warp's reads of stage kb (weights by ld.shared, tile by wgmma) are done
+        if (lane == 0)
+            tq_mbar_arrive(&empty[kb % C::STAGES]);
+    };
+    if (!C::DB) {
+        for (int kb = 0; kb < Kt; kb++) {
+            load_decode(a0, kb);
+            issue(a0, kb);
+            tq_wgmma_wait<0>();
+            release(kb);
+        }
+    } else {
+    load_decode(a0, 0);
+    for (int kb = 0; kb < Kt; kb += 2) {
+        issue(a0, kb);
+        tq_wgmma_wait<1>(); // the group of kb-1 is done: a1 and its stage are free
+        if (kb >= 1)
+            release(kb - 1);
+        if (kb + 1 >= Kt)
+            break;
+        load_decode(a1, kb + 1);
+        issue(a1, kb + 1);
+        tq_wgmma_wait<1>(); // the group of kb is done: a0 and its stage are free
+        release(kb);
+        if (kb + 2 < Kt)
+            load_decode(a0, kb + 2);
+    }
+    tq_wgmma_wait<0>();
+    release(Kt - 1);
+    }
+
+    // Epilogue through shared memory: the accumulators go to a [token][row] int32 tile (the stage buffers are free
+    // once both consumer warpgroups are past their last wgmma), then a rolled loop writes y row by row with
+    // 16-byte stores. Unrolled over the accumulators, the epilogue was tens of thousands of instructions and ran
+    // at the speed of instruction fetch.
+    if (C::WMODE >= 4) { // probe: no epilogue, but keep the accumulators alive
+        int32_t sum = 0;
+#pragma unroll
+        for (int mt = 0; mt < C::MT; mt++)
+#pragma unroll
+            for (int i = 0; i < C::BT / 2; i++)
+                sum += acc[mt][i];
+        if (sum == 0x7fffffff)
+            y[0] = 1.0f;
+        return;
+    }
+    asm volatile("bar.sync 1, 256;\n" ::: "memory");
+    int32_t *tile = (int32_t *)smem; // [BT][ROWS + 4]: the pad spreads the 8 rows g of a store over the banks
+    constexpr int P = C::ROWS + 4;
+    // per token s and 1/s (0: use the full division), per row γ: loaded once, not once per output
+    float *tok_s = (float *)(smem + C::BT * P * 4), *tok_r = tok_s + C::BT, *row_g = tok_r + C::BT;
+    const int ct = threadIdx.x - 128, n0 = rb0 * 16;
+    for (int i = ct; i < C::BT; i += 256) {
+        const float sm = m0 + i < M ? __ldg(&s[m0 + i]) : 1.0f;
+        tok_s[i] = sm;
+        // Markstein's correction is exact for |acc| < 2^31 when 1e-20 <= s <= 1e30 (no overflow, no underflow)
+        tok_r[i] = sm >= 1e-20f && sm <= 1e30f ? __frcp_rn(sm) : 0.0f;
+    }
+    for (int i = ct; i < C::ROWS; i += 256)
+        row_g[i] = tq_seg_scale(sg, n0 + i);
+#pragma unroll
+    for (int mt = 0; mt < C::MT; mt++) {
+        const int row = (cw * C::MT + mt) * 64 + wl * 16 + g;
+#pragma unroll
+        for (int i = 0; i < C::BT / 8; i++)
+#pragma unroll
+            for (int e = 0; e < 4; e++)
+                tile[(8 * i + 2 * t + (e & 1)) * P + row + 8 * (e >> 1)] = acc[mt][4 * i + e];
+    }
+    asm volatile("bar.sync 1, 256;\n" ::: "memory");
+    const bool vec4 = N % 4 == 0 && n0 + C::ROWS <= N;
+    const int n_tok = min(C::BT, M - m0);
+#pragma unroll 4
+    for (int idx = ct; idx < n_tok * (C::ROWS / 4); idx += 256) {
+        const int tok = idx / (C::ROWS / 4), r4 = 4 * (idx % (C::ROWS / 4));
+        const float sm = tok_s[tok], rm = tok_r[tok];
+        const int4 a4 = *(const int4 *)&tile[tok * P + r4];
+        const float4 g4 = *(const float4 *)&row_g[r4];
+        const int32_t av[4] = {a4.x, a4.y, a4.z, a4.w};
+        const float gv[4] = {g4.x, g4.y, g4.z, g4.w};
+        float v[4];
+#pragma unroll
+        for (int c = 0; c < 4; c++) {
+            const float x = (float)av[c];
+            float d;
+            if (rm != 0.0f) {
+                const float q = __fmul_rn(x, rm);
+                d = __fmaf_rn(__fmaf_rn(-q, sm, x), rm, q);
+            } else {
+                d = __fdiv_rn(x, sm);
+            }
+            v[c] = __fmul_rn(d, gv[c]);
+        }
+        float *yp = y + (size_t)(m0 + tok) * N + n0 + r4;
+        if (vec4) {
+            float4 o = make_float4(v[0], v[1], v[2], v[3]);
+            if (accumulate) {
+                const float4 h = *(const float4 *)yp;
+                o = make_float4(__fadd_rn(h.x, o.x), __fadd_rn(h.y, o.y), __fadd_rn(h.z, o.z), __fadd_rn(h.w, o.w));
+            }
+            *(float4 *)yp = o;
+        } else {
+#pragma unroll
+            for (int c = 0; c < 4; c++)
+                if (n0 + r4 + c < N)
+                    yp[c] = accumulate ? __fadd_rn(yp[c], v[c]) : v[c];
+        }
+    }
+#else
+    __trap(); // never launched: tq_wgmma_supported() is false for this GPU
+#endif
+}
+
+// ------------------------------------------------------------------------------------------------ host
+
+/* Whether the wgmma kernels can run on this device: compute capability 9.0 exactly (the sm_90a machine code). */
+static inline bool tq_wgmma_supported(int device) {
+    int major = 0, minor = 0;
+    if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess ||
+        cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device) != cudaSuccess)
+        return false;
+    return major == 9 && minor == 0;
+}
+
+/* cuTensorMapEncodeTiled from the driver, through the runtime (no link against libcuda) */
+static inline PFN_cuTensorMapEncodeTiled_v12000 tq_encode_fn(void) {
+    static PFN_cuTensorMapEncodeTiled_v12000 fn = NULL;
+    if (!fn) {
+        void *p = NULL;
+        cudaDriverEntryPointQueryResult qr;
+        if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &p, 12000, cudaEnableDefault, &qr) ==
+                cudaSuccess &&
+            qr == cudaDriverEntryPointSuccess)
+            fn = (PFN_cuTensorMapEncodeTiled_v12000)p;
+    }
+    return fn;
+}
+
+template <class C> static inline cudaError_t tq_wgmma_init() {
+    return cudaFuncSetAttribute(tq_wgmma_kernel<C>, cudaFuncAttributeMaxDynamicSharedMemorySize, C::SMEM);
+}
+
+/* host: launch GEMM variant C. q: [M][K] int8, K % 16 == 0, 16-byte aligned. */
+template <class C>
+static inline cudaError_t tq_wgmma_launch(cudaStream_t st, const uint4 *W, int Kt, const int8_t *q, const float *s,
+                                          int M, int N, int K, tq_segs sg, float *y, int accumulate) {
+    PFN_cuTensorMapEncodeTiled_v12000 encode = tq_encode_fn();
+    if (!encode)
+        return cudaErrorNotSupported;
+    if (K % 16 || ((uintptr_t)q & 15))
+        return cudaErrorInvalidValue;
+    CUtensorMap map;
+    const cuuint64_t dims[2] = {(cuuint64_t)K, (cuuint64_t)M};
+    const cuuint64_t strides[1] = {(cuuint64_t)K};
+    const cuuint32_t box[2] = {128, (cuuint32_t)C::BT};
+    const cuuint32_t estr[2] = {1, 1};
+    if (encode(&map, CU_TENSOR_MAP_DATA_TYPE_UINT8, 2, (void *)q, dims, strides, box, estr,
+               CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+               CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) != CUDA_SUCCESS)
+        return cudaErrorInvalidValue;
+    // the weights as a 3-D tensor of 32-bit words: (word in supertile, k block, row block)
+    CUtensorMap wmap;
+    const int Nb = (N + 15) / 16;
+    const cuuint64_t wdims[3] = {TQ_ST_BYTES / 4, (cuuint64_t)Kt, (cuuint64_t)Nb};
+    const cuuint64_t wstrides[2] = {TQ_ST_BYTES, (cuuint64_t)Kt * TQ_ST_BYTES};
+    const cuuint32_t wbox[3] = {TQ_ST_BYTES / 4, 1, (cuuint32_t)C::RB};
+    const cuuint32_t westr[3] = {1, 1, 1};
+    if (encode(&wmap, CU_TENSOR_MAP_DATA_TYPE_UINT32, 3, (void *)W, wdims, wstrides, wbox, westr,
+               CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_NONE, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+               CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) != CUDA_SUCCESS)
+        return cudaErrorInvalidValue;
+    const dim3 grid((N + C::ROWS - 1) / C::ROWS, (M + C::BT - 1) / C::BT);
+    if (grid.y > 65535)
+        return cudaErrorInvalidConfiguration;
+    tq_wgmma_kernel<C><<<grid, C::THREADS, C::SMEM, st>>>(map, wmap, (const uint8_t *)W, Kt, s, M, N, sg, y, accumulate);
+    return cudaGetLastError();
+}
+
+#endif
