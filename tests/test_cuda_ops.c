@@ -186,7 +186,7 @@ static const mm_case mm_cases[] = {
     {2560, 6912, 4, 1, {2560}},             // down
     {2560, 2560, 64, 1, {2560}},
     {1000, 400, 300, 2, {999, 1000}},        // wgmma: K % 128 != 0, row and token tails
-    {13824, 2560, 512, 2, {6912, 13824}},    // wgmma 256 × 128 tiles (enough of them)
+    {4000, 1024, 600, 2, {2000, 4000}},      // wgmma: several token tiles
     {3840, 2560, 200, 3, {2560, 3200, 3840}},
     {272, 6912, 1100, 1, {272}},             // long K, many token tiles, N not a multiple of the tile
     {20480, 3200, 1, 1, {20480}},            // bulk GEMV: several row blocks per CTA, chunks across row blocks

@@ -5,14 +5,17 @@
  * the register operand A of wgmma:
  *  - Weights (A, m64 per wgmma): the tile16x128 layout is exactly the wgmma A register fragment of one warp for
  *    four k32 steps (lane 4g+t, word j = step j, bit pair r = fragment register r), so a lane decodes its 16 bytes
- *    of a supertile into 16 registers of signed int8 and nothing else is rearranged. The supertiles reach shared
- *    memory by 512-byte bulk copies (cp.async.bulk), two bits per weight: no int8 weight copy exists anywhere.
+ *    of a supertile into 16 registers of signed int8 and nothing else is rearranged. The CTA's supertiles of a k
+ *    block reach shared memory as one TMA box of a 3-D view of the packed weights, two bits per weight: no int8
+ *    weight copy exists anywhere. Two register sets: k block kb+1 is decoded while kb's wgmma group runs.
  *  - Activations (B, n = BT tokens per wgmma): a TMA tensor copy of BT tokens × 128 k bytes per stage, 128-byte
  *    swizzled, which is the K-major layout wgmma reads through a matrix descriptor; step j starts 32·j bytes in.
  *  - One CTA = 3 warpgroups: a producer (one thread issues the copies; setmaxnreg gives its registers away) and
  *    two consumers of MT × 64 weight rows each. A STAGES-deep ring of full/empty mbarriers connects them.
- *  - int32 accumulators in registers; the epilogue of backend.h (tq_store) writes y from them, with the residual
- *    add when asked.
+ *  - int32 accumulators in registers; the epilogue of backend.h, (float)acc / s · γ rounded as the reference does
+ *    (the division by Markstein's exact correction of acc · (1/s)), with the residual add when asked. It goes
+ *    through shared memory so that the threads write y in 16-byte rows (C::PERSIST: by TMA stores instead).
+ * H100 history and figures: dev/cuda/NOTES.md.
  * Needs K % 16 == 0 (the TMA row stride) and q 16-byte aligned; the dispatcher falls back to the mma.sync kernel
  * otherwise, and on GPUs other than compute capability 9.0. */
 #ifndef TRIT_CUDA_TQ_WGMMA_CUH
@@ -22,6 +25,7 @@
 #include <cudaTypedefs.h>
 #include <cuda_runtime.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "cuda/tq_async.cuh"
 #include "cuda/tq_kernels.cuh"
@@ -34,17 +38,11 @@
 #define TQ_WGMMA_DEVICE 0
 #endif
 
-/* WMODE: how the weight supertiles reach shared memory: 0 = one 512-byte bulk copy per row block, 1 = one TMA
- * copy of a 3-D tensor map (row block, k block, 512 bytes) for all of them; 2 and 3 are workbench probes that
- * skip the weights (2) or the activations (3) to time the rest, 4 = 3 without the epilogue, 5 = 1 without the
- * epilogue (their results are wrong). */
-template <int MT_, int BT_, int STAGES_, bool DB_ = true, int WMODE_ = 1, int MINB_ = 1> struct tq_wg_cfg {
-    static constexpr bool DB = DB_;                 // two register sets of weights, wait_group 1 (else 0)
-    static constexpr int MINB = MINB_; // CTAs per SM. Two do not fit: ptxas compiles the consumers with the
-                                       // entry budget (65536 / 768 = 85 registers), not setmaxnreg's, and the
-                                       // m64n128 fragments need 94 or more.
-    static constexpr int REG_PRODUCER = MINB == 1 ? 40 : 24, REG_CONSUMER = MINB == 1 ? 232 : 104;
-    static constexpr int WMODE = WMODE_;
+/* PERSIST: one CTA per SM loops over the tiles, and the epilogue leaves by TMA stores from a swizzled staging
+ * tile, so the next tile's MMAs start while the output drains (needs N % 4 == 0, no residual add); otherwise one
+ * CTA per tile and the epilogue is written by the threads from a padded tile in the freed stage buffers. */
+template <int MT_, int BT_, int STAGES_, bool PERSIST_ = false> struct tq_wg_cfg {
+    static constexpr bool PERSIST = PERSIST_;
     static constexpr int MT = MT_;                  // m64 tiles per consumer warpgroup
     static constexpr int BT = BT_;                  // tokens per CTA = wgmma n
     static constexpr int STAGES = STAGES_;
@@ -53,26 +51,20 @@ template <int MT_, int BT_, int STAGES_, bool DB_ = true, int WMODE_ = 1, int MI
     static constexpr int BBYTES = BT * 128;         // activation tile per stage (multiple of 1024)
     static constexpr int WBYTES = RB * TQ_ST_BYTES; // weight supertiles per stage
     static constexpr int THREADS = 384;
-    static constexpr int SMEM = 1024 /* alignment slack */ + STAGES * (BBYTES + WBYTES) + 2 * STAGES * 8;
-    static_assert(BT * (ROWS + 4) * 4 + BT * 8 + ROWS * 4 <= STAGES * (BBYTES + WBYTES),
+    static constexpr int RING = STAGES * (BBYTES + WBYTES);
+    static constexpr int OUT = PERSIST ? BT * ROWS * 4 : 0;        // staging tile of the TMA stores
+    static constexpr int TOK = PERSIST ? BT * 8 : 0;               // per-token s and 1/s of the TMA epilogue
+    static constexpr int SMEM = 1024 /* alignment slack */ + RING + OUT + TOK + 2 * STAGES * 8;
+    static_assert(PERSIST || BT * (ROWS + 4) * 4 + BT * 8 + ROWS * 4 <= RING,
                   "the epilogue tile reuses the stage buffers");
-    static_assert(SMEM * MINB <= 227 * 1024, "more shared memory than an SM has");
+    static_assert(SMEM <= 227 * 1024, "more shared memory than an SM has");
 };
-typedef tq_wg_cfg<1, 256, 5> tq_wg10_cfg; // kernel10: 128 rows × 256 tokens
-typedef tq_wg_cfg<1, 192, 7> tq_wg11_cfg; // kernel11: 128 rows × 192 tokens
-typedef tq_wg_cfg<1, 128, 8> tq_wg12_cfg; // kernel12: 128 rows × 128 tokens
-typedef tq_wg_cfg<2, 128, 6> tq_wg13_cfg; // kernel13: 256 rows × 128 tokens
-typedef tq_wg_cfg<1, 256, 5, true, 0> tq_wg21_cfg; // kernel21: kernel10 with 512-byte bulk copies of the weights
-typedef tq_wg_cfg<1, 256, 5, true, 2> tq_wg22_cfg; // kernel22: probe, kernel10 without the weight copies
-typedef tq_wg_cfg<1, 256, 5, true, 3> tq_wg23_cfg; // kernel23: probe, kernel10 without the activation copies
-typedef tq_wg_cfg<1, 256, 5, true, 4> tq_wg25_cfg; // kernel25: probe, kernel23 without the epilogue
-typedef tq_wg_cfg<1, 256, 5, true, 5> tq_wg26_cfg; // kernel26: probe, kernel10 without the epilogue
-typedef tq_wg_cfg<1, 128, 10, true> tq_wg24_cfg;
-typedef tq_wg_cfg<1, 128, 4, false, 1, 2> tq_wg27_cfg; // kernel27: 128 × 128, two CTAs per SM
-typedef tq_wg_cfg<2, 64, 5, false, 1, 2> tq_wg28_cfg;  // kernel28: 256 × 64, two CTAs per SM   // kernel24: kernel12 with 10 stages
-typedef tq_wg_cfg<1, 256, 5, false> tq_wg18_cfg; // kernel18: kernel10 with one register set, wait_group 0
-typedef tq_wg_cfg<1, 128, 8, false> tq_wg19_cfg; // kernel19: kernel12 likewise
-typedef tq_wg_cfg<2, 128, 6, false> tq_wg20_cfg; // kernel20: kernel13 likewise
+typedef tq_wg_cfg<1, 256, 5> tq_wg10_cfg;       // kernel10: 128 rows × 256 tokens
+typedef tq_wg_cfg<1, 192, 7> tq_wg11_cfg;       // kernel11: 128 rows × 192 tokens
+typedef tq_wg_cfg<1, 128, 8> tq_wg12_cfg;       // kernel12: 128 rows × 128 tokens
+typedef tq_wg_cfg<2, 128, 6> tq_wg13_cfg;       // kernel13: 256 rows × 128 tokens
+typedef tq_wg_cfg<1, 128, 7, true> tq_wg30_cfg; // kernel30: persistent, 128 × 128 tiles
+typedef tq_wg_cfg<1, 192, 4, true> tq_wg31_cfg; // kernel31: persistent, 128 × 192 tiles
 
 #if TQ_WGMMA_DEVICE
 template <int N> __device__ __forceinline__ void tq_wgmma(int32_t (&d)[N / 2], const uint32_t (&a)[4], uint64_t desc,
@@ -176,20 +168,23 @@ __device__ __forceinline__ uint64_t tq_desc_sw128(uint32_t saddr) {
 }
 #endif // TQ_WGMMA_DEVICE
 
-/* grid: (ceil(N / ROWS), ceil(M / BT)); block 384 threads; dynamic shared memory C::SMEM. */
+__device__ __noinline__ float tq_div_slow(float x, float s) { return __fdiv_rn(x, s); }
+
+/* grid: min(tiles, SMs) CTAs when C::PERSIST, else one per tile; tile i is row tile i % n_rt, token tile
+ * i / n_rt (neighbouring CTAs share the activation tile in L2). Block 384 threads; dynamic shared memory C::SMEM. */
 template <class C>
-__global__ void __launch_bounds__(384, C::MINB)
+__global__ void __launch_bounds__(384, 1)
     tq_wgmma_kernel(const __grid_constant__ CUtensorMap qmap, const __grid_constant__ CUtensorMap wmap,
-                    const uint8_t *__restrict__ W, int Kt,
+                    const __grid_constant__ CUtensorMap ymap, int Kt, int n_rt, int n_tiles,
                     const float *__restrict__ s, int M, int N, tq_segs sg, float *__restrict__ y, int accumulate) {
 #if TQ_WGMMA_DEVICE
     extern __shared__ uint8_t smem_raw[];
     uint8_t *smem = (uint8_t *)(((uintptr_t)smem_raw + 1023) & ~(uintptr_t)1023); // swizzle atoms: 1024-aligned
     uint8_t *sB = smem, *sW = smem + C::STAGES * C::BBYTES;
-    uint64_t *full = (uint64_t *)(sW + C::STAGES * C::WBYTES), *empty = full + C::STAGES;
+    float *out = (float *)(smem + C::RING); // PERSIST: [ROWS / 32 boxes][BT tokens][32 rows], 128-byte swizzled
+    float *tok_s = (float *)(smem + C::RING + C::OUT), *tok_r = tok_s + C::BT;
+    uint64_t *full = (uint64_t *)(smem + C::RING + C::OUT + C::TOK), *empty = full + C::STAGES;
     const int wg = threadIdx.x / 128;
-    const int Nb = (N + 15) / 16;
-    const int rb0 = blockIdx.x * C::RB, m0 = blockIdx.y * C::BT;
 
     if (threadIdx.x == 0) {
         for (int i = 0; i < C::STAGES; i++) {
@@ -200,51 +195,37 @@ __global__ void __launch_bounds__(384, C::MINB)
     }
     __syncthreads();
 
-    if (wg == 0) { // producer
-        asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(C::REG_PRODUCER));
+    if (wg == 0) { // producer: one thread streams every k block of every tile of this CTA through the ring
+        asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n");
         if (threadIdx.x != 0)
             return;
-        const int nrb = min(C::RB, Nb - rb0);
-        // the TMA box counts its out-of-range rows (zero-filled) in the transaction bytes; bulk copies do not
-        constexpr bool NODATA = C::WMODE == 3 || C::WMODE == 4;
-        const uint32_t wbytes = C::WMODE == 1 || C::WMODE == 5 ? C::WBYTES : C::WMODE == 0 ? nrb * TQ_ST_BYTES : 0;
-        const uint32_t bytes = (NODATA ? 0 : C::BBYTES) + wbytes;
-        for (int kb = 0; kb < Kt; kb++) {
-            const int st = kb % C::STAGES;
-            tq_mbar_wait(&empty[st], ((kb / C::STAGES) & 1) ^ 1);
-            if (NODATA) { // probe: nothing to wait for but the barrier's own arrival
-                asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(tq_smem_addr(&full[st])) : "memory");
-                continue;
-            }
-            tq_mbar_expect_tx(&full[st], bytes);
-            tq_tma_2d(sB + st * C::BBYTES, &qmap, kb * 128, m0, &full[st]);
-            if (C::WMODE == 1 || C::WMODE == 5)
+        int c = 0; // k blocks issued so far: stage c % STAGES, pass c / STAGES
+        for (int tile = blockIdx.x; tile < n_tiles; tile += gridDim.x) {
+            const int rb0 = (tile % n_rt) * C::RB, m0 = (tile / n_rt) * C::BT;
+            for (int kb = 0; kb < Kt; kb++, c++) {
+                const int st = c % C::STAGES;
+                tq_mbar_wait(&empty[st], ((c / C::STAGES) & 1) ^ 1);
+                // the boxes count their out-of-range rows (zero-filled) in the transaction bytes
+                tq_mbar_expect_tx(&full[st], C::BBYTES + C::WBYTES);
+                tq_tma_2d(sB + st * C::BBYTES, &qmap, kb * 128, m0, &full[st]);
                 tq_tma_3d(sW + st * C::WBYTES, &wmap, 0, kb, rb0, &full[st]);
-            else if (C::WMODE == 0)
-                for (int r = 0; r < nrb; r++)
-                    tq_bulk_copy(sW + st * C::WBYTES + r * TQ_ST_BYTES,
-                                 W + ((size_t)(rb0 + r) * Kt + kb) * TQ_ST_BYTES, TQ_ST_BYTES, &full[st]);
+            }
         }
         return;
     }
 
     // consumers
-    asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(C::REG_CONSUMER));
-    const int cw = wg - 1, wl = (threadIdx.x / 32) & 3, lane = threadIdx.x & 31;
+    asm volatile("setmaxnreg.inc.sync.aligned.u32 232;\n");
+    const int cw = wg - 1, wl = (threadIdx.x / 32) & 3, lane = threadIdx.x & 31, ct = threadIdx.x - 128;
     const int g = lane >> 2, t = lane & 3;
     int32_t acc[C::MT][C::BT / 2];
-#pragma unroll
-    for (int mt = 0; mt < C::MT; mt++)
-#pragma unroll
-        for (int i = 0; i < C::BT / 2; i++)
-            acc[mt][i] = 0;
-
     // Two register sets of decoded weights: k block kb+1 is decoded while the wgmma group of k block kb runs, so
-    // the tensor cores always have a group queued (wait_group 1, not 0).
+    // the tensor cores always have a group queued (wait_group 1).
     uint32_t a0[C::MT][4][4], a1[C::MT][4][4];
+    int c0 = 0; // the ring position of this tile's first k block
     auto load_decode = [&](uint32_t(&a)[C::MT][4][4], int kb) {
-        const int st = kb % C::STAGES;
-        tq_mbar_wait(&full[st], (kb / C::STAGES) & 1);
+        const int c = c0 + kb, st = c % C::STAGES;
+        tq_mbar_wait(&full[st], (c / C::STAGES) & 1);
 #pragma unroll
         for (int mt = 0; mt < C::MT; mt++) {
             const uint4 w = *(const uint4 *)(sW + st * C::WBYTES + ((cw * C::MT + mt) * 4 + wl) * TQ_ST_BYTES +
@@ -258,7 +239,7 @@ __global__ void __launch_bounds__(384, C::MINB)
         }
     };
     auto issue = [&](uint32_t(&a)[C::MT][4][4], int kb) {
-        const uint32_t b0 = tq_smem_addr(sB + (kb % C::STAGES) * C::BBYTES);
+        const uint32_t b0 = tq_smem_addr(sB + ((c0 + kb) % C::STAGES) * C::BBYTES);
         tq_wgmma_fence();
 #pragma unroll
         for (int j = 0; j < 4; j++)
@@ -269,112 +250,138 @@ __global__ void __launch_bounds__(384, C::MINB)
     };
     auto release = [&](int kb) { // this warp's reads of stage kb (weights by ld.shared, tile by wgmma) are done
         if (lane == 0)
-            tq_mbar_arrive(&empty[kb % C::STAGES]);
+            tq_mbar_arrive(&empty[(c0 + kb) % C::STAGES]);
     };
-    if (!C::DB) {
-        for (int kb = 0; kb < Kt; kb++) {
-            load_decode(a0, kb);
-            issue(a0, kb);
-            tq_wgmma_wait<0>();
-            release(kb);
-        }
-    } else {
-    load_decode(a0, 0);
-    for (int kb = 0; kb < Kt; kb += 2) {
-        issue(a0, kb);
-        tq_wgmma_wait<1>(); // the group of kb-1 is done: a1 and its stage are free
-        if (kb >= 1)
-            release(kb - 1);
-        if (kb + 1 >= Kt)
-            break;
-        load_decode(a1, kb + 1);
-        issue(a1, kb + 1);
-        tq_wgmma_wait<1>(); // the group of kb is done: a0 and its stage are free
-        release(kb);
-        if (kb + 2 < Kt)
-            load_decode(a0, kb + 2);
-    }
-    tq_wgmma_wait<0>();
-    release(Kt - 1);
-    }
 
-    // Epilogue through shared memory: the accumulators go to a [token][row] int32 tile (the stage buffers are free
-    // once both consumer warpgroups are past their last wgmma), then a rolled loop writes y row by row with
-    // 16-byte stores. Unrolled over the accumulators, the epilogue was tens of thousands of instructions and ran
-    // at the speed of instruction fetch.
-    if (C::WMODE >= 4) { // probe: no epilogue, but keep the accumulators alive
-        int32_t sum = 0;
+    for (int tile = blockIdx.x; tile < n_tiles; tile += gridDim.x, c0 += Kt) {
+        const int rb0 = (tile % n_rt) * C::RB, m0 = (tile / n_rt) * C::BT, n0 = rb0 * 16;
+        float s_mine = 1.0f; // PERSIST: this thread's token of the tile, loaded while the MMAs run
+        if (C::PERSIST && ct < C::BT && m0 + ct < M)
+            s_mine = __ldg(&s[m0 + ct]);
 #pragma unroll
         for (int mt = 0; mt < C::MT; mt++)
 #pragma unroll
             for (int i = 0; i < C::BT / 2; i++)
-                sum += acc[mt][i];
-        if (sum == 0x7fffffff)
-            y[0] = 1.0f;
-        return;
-    }
-    asm volatile("bar.sync 1, 256;\n" ::: "memory");
-    int32_t *tile = (int32_t *)smem; // [BT][ROWS + 4]: the pad spreads the 8 rows g of a store over the banks
-    constexpr int P = C::ROWS + 4;
-    // per token s and 1/s (0: use the full division), per row γ: loaded once, not once per output
-    float *tok_s = (float *)(smem + C::BT * P * 4), *tok_r = tok_s + C::BT, *row_g = tok_r + C::BT;
-    const int ct = threadIdx.x - 128, n0 = rb0 * 16;
-    for (int i = ct; i < C::BT; i += 256) {
-        const float sm = m0 + i < M ? __ldg(&s[m0 + i]) : 1.0f;
-        tok_s[i] = sm;
-        // Markstein's correction is exact for |acc| < 2^31 when 1e-20 <= s <= 1e30 (no overflow, no underflow)
-        tok_r[i] = sm >= 1e-20f && sm <= 1e30f ? __frcp_rn(sm) : 0.0f;
-    }
-    for (int i = ct; i < C::ROWS; i += 256)
-        row_g[i] = tq_seg_scale(sg, n0 + i);
+                acc[mt][i] = 0;
+        load_decode(a0, 0);
+        for (int kb = 0; kb < Kt; kb += 2) {
+            issue(a0, kb);
+            tq_wgmma_wait<1>(); // the group of kb-1 is done: a1 and its stage are free
+            if (kb >= 1)
+                release(kb - 1);
+            if (kb + 1 >= Kt)
+                break;
+            load_decode(a1, kb + 1);
+            issue(a1, kb + 1);
+            tq_wgmma_wait<1>(); // the group of kb is done: a0 and its stage are free
+            release(kb);
+            if (kb + 2 < Kt)
+                load_decode(a0, kb + 2);
+        }
+        tq_wgmma_wait<0>();
+        release(Kt - 1);
+
+        if (C::PERSIST) {
+            // TMA epilogue: y = acc / s · γ into the swizzled staging tile, then four box stores (32 rows each) that
+            // clip the tails; the consumers go on to the next tile while the copy engine drains them.
+            if (ct == 0)
+                asm volatile("cp.async.bulk.wait_group.read 0;\n" ::: "memory"); // the last tile's stores read it
+            if (ct < C::BT) {
+                tok_s[ct] = s_mine;
+                // Markstein's correction is exact for |acc| < 2^31 when 1e-20 <= s <= 1e30
+                tok_r[ct] = s_mine >= 1e-20f && s_mine <= 1e30f ? __frcp_rn(s_mine) : 0.0f;
+            }
+            asm volatile("bar.sync 1, 256;\n" ::: "memory");
 #pragma unroll
-    for (int mt = 0; mt < C::MT; mt++) {
-        const int row = (cw * C::MT + mt) * 64 + wl * 16 + g;
+            for (int mt = 0; mt < C::MT; mt++) {
+                const int row0 = (cw * C::MT + mt) * 64 + wl * 16 + g;
+                const float gm[2] = {tq_seg_scale(sg, n0 + row0), tq_seg_scale(sg, n0 + row0 + 8)};
 #pragma unroll
-        for (int i = 0; i < C::BT / 8; i++)
+                for (int i = 0; i < C::BT / 8; i++)
 #pragma unroll
-            for (int e = 0; e < 4; e++)
-                tile[(8 * i + 2 * t + (e & 1)) * P + row + 8 * (e >> 1)] = acc[mt][4 * i + e];
-    }
-    asm volatile("bar.sync 1, 256;\n" ::: "memory");
-    const bool vec4 = N % 4 == 0 && n0 + C::ROWS <= N;
-    const int n_tok = min(C::BT, M - m0);
+                    for (int e = 0; e < 4; e++) {
+                        const int tok = 8 * i + 2 * t + (e & 1), row = row0 + 8 * (e >> 1);
+                        const float sm = tok_s[tok], rm = tok_r[tok], x = (float)acc[mt][4 * i + e];
+                        const float q = __fmul_rn(x, rm);
+                        const float d = rm != 0.0f ? __fmaf_rn(__fmaf_rn(-q, sm, x), rm, q) : tq_div_slow(x, sm);
+                        const int r = row & 31; // box row / 32, 16-byte chunk (r / 4) xor (token % 8)
+                        out[(row >> 5) * C::BT * 32 + tok * 32 + (((r >> 2) ^ (tok & 7)) << 2) + (r & 3)] =
+                            __fmul_rn(d, gm[e >> 1]);
+                    }
+            }
+            asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); // visible to the copy engine
+            asm volatile("bar.sync 1, 256;\n" ::: "memory");
+            if (ct == 0) {
+#pragma unroll
+                for (int b = 0; b < C::ROWS / 32; b++)
+                    asm volatile("cp.async.bulk.tensor.2d.global.shared::cta.bulk_group [%0, {%1, %2}], [%3];\n" ::"l"(
+                                     &ymap),
+                                 "r"(n0 + 32 * b), "r"(m0), "r"(tq_smem_addr(out + b * C::BT * 32))
+                                 : "memory");
+                asm volatile("cp.async.bulk.commit_group;\n" ::: "memory");
+            }
+            continue;
+        }
+
+        // Epilogue through shared memory: the accumulators go to a [token][row] int32 tile in the freed stage
+        // buffers (one tile per CTA here), then a rolled loop writes y row by row with 16-byte stores.
+        asm volatile("bar.sync 1, 256;\n" ::: "memory");
+        int32_t *tile_acc = (int32_t *)smem; // [BT][ROWS + 4]: the pad spreads the 8 rows g of a store over the banks
+        constexpr int P = C::ROWS + 4;
+        float *ts = (float *)(smem + C::BT * P * 4), *tr = ts + C::BT, *row_g = tr + C::BT;
+        for (int i = ct; i < C::BT; i += 256) {
+            const float sm = m0 + i < M ? __ldg(&s[m0 + i]) : 1.0f;
+            ts[i] = sm;
+            tr[i] = sm >= 1e-20f && sm <= 1e30f ? __frcp_rn(sm) : 0.0f;
+        }
+        for (int i = ct; i < C::ROWS; i += 256)
+            row_g[i] = tq_seg_scale(sg, n0 + i);
+#pragma unroll
+        for (int mt = 0; mt < C::MT; mt++) {
+            const int row = (cw * C::MT + mt) * 64 + wl * 16 + g;
+#pragma unroll
+            for (int i = 0; i < C::BT / 8; i++)
+#pragma unroll
+                for (int e = 0; e < 4; e++)
+                    tile_acc[(8 * i + 2 * t + (e & 1)) * P + row + 8 * (e >> 1)] = acc[mt][4 * i + e];
+        }
+        asm volatile("bar.sync 1, 256;\n" ::: "memory");
+        const bool vec4 = N % 4 == 0 && n0 + C::ROWS <= N;
+        const int n_tok = min(C::BT, M - m0);
 #pragma unroll 4
-    for (int idx = ct; idx < n_tok * (C::ROWS / 4); idx += 256) {
-        const int tok = idx / (C::ROWS / 4), r4 = 4 * (idx % (C::ROWS / 4));
-        const float sm = tok_s[tok], rm = tok_r[tok];
-        const int4 a4 = *(const int4 *)&tile[tok * P + r4];
-        const float4 g4 = *(const float4 *)&row_g[r4];
-        const int32_t av[4] = {a4.x, a4.y, a4.z, a4.w};
-        const float gv[4] = {g4.x, g4.y, g4.z, g4.w};
-        float v[4];
+        for (int idx = ct; idx < n_tok * (C::ROWS / 4); idx += 256) {
+            const int tok = idx / (C::ROWS / 4), r4 = 4 * (idx % (C::ROWS / 4));
+            const float sm = ts[tok], rm = tr[tok];
+            const int4 a4 = *(const int4 *)&tile_acc[tok * P + r4];
+            const float4 g4 = *(const float4 *)&row_g[r4];
+            const int32_t av[4] = {a4.x, a4.y, a4.z, a4.w};
+            const float gv[4] = {g4.x, g4.y, g4.z, g4.w};
+            float v[4];
 #pragma unroll
-        for (int c = 0; c < 4; c++) {
-            const float x = (float)av[c];
-            float d;
-            if (rm != 0.0f) {
-                const float q = __fmul_rn(x, rm);
-                d = __fmaf_rn(__fmaf_rn(-q, sm, x), rm, q);
+            for (int c = 0; c < 4; c++) {
+                const float x = (float)av[c], q = __fmul_rn(x, rm);
+                const float d = rm != 0.0f ? __fmaf_rn(__fmaf_rn(-q, sm, x), rm, q) : tq_div_slow(x, sm);
+                v[c] = __fmul_rn(d, gv[c]);
+            }
+            float *yp = y + (size_t)(m0 + tok) * N + n0 + r4;
+            if (vec4) {
+                float4 o = make_float4(v[0], v[1], v[2], v[3]);
+                if (accumulate) {
+                    const float4 h = *(const float4 *)yp;
+                    o = make_float4(__fadd_rn(h.x, o.x), __fadd_rn(h.y, o.y), __fadd_rn(h.z, o.z),
+                                    __fadd_rn(h.w, o.w));
+                }
+                *(float4 *)yp = o;
             } else {
-                d = __fdiv_rn(x, sm);
-            }
-            v[c] = __fmul_rn(d, gv[c]);
-        }
-        float *yp = y + (size_t)(m0 + tok) * N + n0 + r4;
-        if (vec4) {
-            float4 o = make_float4(v[0], v[1], v[2], v[3]);
-            if (accumulate) {
-                const float4 h = *(const float4 *)yp;
-                o = make_float4(__fadd_rn(h.x, o.x), __fadd_rn(h.y, o.y), __fadd_rn(h.z, o.z), __fadd_rn(h.w, o.w));
-            }
-            *(float4 *)yp = o;
-        } else {
 #pragma unroll
-            for (int c = 0; c < 4; c++)
-                if (n0 + r4 + c < N)
-                    yp[c] = accumulate ? __fadd_rn(yp[c], v[c]) : v[c];
+                for (int c = 0; c < 4; c++)
+                    if (n0 + r4 + c < N)
+                        yp[c] = accumulate ? __fadd_rn(yp[c], v[c]) : v[c];
+            }
         }
     }
+    if (C::PERSIST && ct == 0)
+        asm volatile("cp.async.bulk.wait_group 0;\n" ::: "memory"); // the stores are done before the CTA ends
 #else
     __trap(); // never launched: tq_wgmma_supported() is false for this GPU
 #endif
@@ -409,39 +416,55 @@ template <class C> static inline cudaError_t tq_wgmma_init() {
     return cudaFuncSetAttribute(tq_wgmma_kernel<C>, cudaFuncAttributeMaxDynamicSharedMemorySize, C::SMEM);
 }
 
-/* host: launch GEMM variant C. q: [M][K] int8, K % 16 == 0, 16-byte aligned. */
+/* host: launch GEMM variant C. q: [M][K] int8, K % 16 == 0, 16-byte aligned; C::PERSIST also needs N % 4 == 0,
+ * y 16-byte aligned and accumulate == 0 (tq_wgmma_persist_ok). n_sm: the SMs a persistent grid covers. */
+static inline bool tq_wgmma_persist_ok(int N, const float *y, int accumulate) {
+    return N % 4 == 0 && ((uintptr_t)y & 15) == 0 && !accumulate;
+}
 template <class C>
 static inline cudaError_t tq_wgmma_launch(cudaStream_t st, const uint4 *W, int Kt, const int8_t *q, const float *s,
-                                          int M, int N, int K, tq_segs sg, float *y, int accumulate) {
+                                          int M, int N, int K, tq_segs sg, float *y, int accumulate, int n_sm = 132) {
     PFN_cuTensorMapEncodeTiled_v12000 encode = tq_encode_fn();
     if (!encode)
         return cudaErrorNotSupported;
-    if (K % 16 || ((uintptr_t)q & 15))
+    if (K % 16 || ((uintptr_t)q & 15) || (C::PERSIST && !tq_wgmma_persist_ok(N, y, accumulate)))
         return cudaErrorInvalidValue;
-    CUtensorMap map;
+    CUtensorMap qmap, wmap, ymap;
     const cuuint64_t dims[2] = {(cuuint64_t)K, (cuuint64_t)M};
     const cuuint64_t strides[1] = {(cuuint64_t)K};
     const cuuint32_t box[2] = {128, (cuuint32_t)C::BT};
-    const cuuint32_t estr[2] = {1, 1};
-    if (encode(&map, CU_TENSOR_MAP_DATA_TYPE_UINT8, 2, (void *)q, dims, strides, box, estr,
+    const cuuint32_t estr[3] = {1, 1, 1};
+    if (encode(&qmap, CU_TENSOR_MAP_DATA_TYPE_UINT8, 2, (void *)q, dims, strides, box, estr,
                CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
                CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) != CUDA_SUCCESS)
         return cudaErrorInvalidValue;
     // the weights as a 3-D tensor of 32-bit words: (word in supertile, k block, row block)
-    CUtensorMap wmap;
     const int Nb = (N + 15) / 16;
     const cuuint64_t wdims[3] = {TQ_ST_BYTES / 4, (cuuint64_t)Kt, (cuuint64_t)Nb};
     const cuuint64_t wstrides[2] = {TQ_ST_BYTES, (cuuint64_t)Kt * TQ_ST_BYTES};
     const cuuint32_t wbox[3] = {TQ_ST_BYTES / 4, 1, (cuuint32_t)C::RB};
-    const cuuint32_t westr[3] = {1, 1, 1};
-    if (encode(&wmap, CU_TENSOR_MAP_DATA_TYPE_UINT32, 3, (void *)W, wdims, wstrides, wbox, westr,
+    if (encode(&wmap, CU_TENSOR_MAP_DATA_TYPE_UINT32, 3, (void *)W, wdims, wstrides, wbox, estr,
                CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_NONE, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
                CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) != CUDA_SUCCESS)
         return cudaErrorInvalidValue;
-    const dim3 grid((N + C::ROWS - 1) / C::ROWS, (M + C::BT - 1) / C::BT);
-    if (grid.y > 65535)
+    // y for the TMA stores: boxes of 32 rows (128 bytes, the swizzle span) × BT tokens
+    memset(&ymap, 0, sizeof ymap);
+    if (C::PERSIST) {
+        const cuuint64_t ydims[2] = {(cuuint64_t)N, (cuuint64_t)M};
+        const cuuint64_t ystrides[1] = {(cuuint64_t)N * 4};
+        const cuuint32_t ybox[2] = {32, (cuuint32_t)C::BT};
+        if (encode(&ymap, CU_TENSOR_MAP_DATA_TYPE_FLOAT32, 2, (void *)y, ydims, ystrides, ybox, estr,
+                   CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_NONE,
+                   CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) != CUDA_SUCCESS)
+            return cudaErrorInvalidValue;
+    }
+    const int n_rt = (N + C::ROWS - 1) / C::ROWS;
+    const long tiles = (long)n_rt * ((M + C::BT - 1) / C::BT);
+    if (tiles > 0x7fffffff)
         return cudaErrorInvalidConfiguration;
-    tq_wgmma_kernel<C><<<grid, C::THREADS, C::SMEM, st>>>(map, wmap, (const uint8_t *)W, Kt, s, M, N, sg, y, accumulate);
+    const int grid = C::PERSIST ? (int)(tiles < n_sm ? tiles : n_sm) : (int)tiles;
+    tq_wgmma_kernel<C><<<grid, C::THREADS, C::SMEM, st>>>(qmap, wmap, ymap, Kt, n_rt, (int)tiles, s, M, N, sg, y,
+                                                          accumulate);
     return cudaGetLastError();
 }
 
