@@ -15,8 +15,9 @@ for k in ${KERNELS:-10 18 12 19 13 20}; do
 done
 if command -v cuobjdump >/dev/null; then
     cuobjdump -sass "$B/matmul_tq" >/tmp/sass.txt 2>&1
-    for v in b1 b0; do # double-buffered and not, 128 × 256 tiles
-        awk -v want="Li1ELi256ELi5EL$v" '/Function : /{p = index($0, "tq_wgmma_kernel") && index($0, want)} p' \
+    for v in b0 b1; do # 128 × 256 tiles, then persistent 128 × 192
+        want=$([ $v = b0 ] && echo Li1ELi256ELi5ELb0 || echo Li1ELi192ELi4ELb1)
+        awk -v want="$want" '/Function : /{p = index($0, "tq_wgmma_kernel") && index($0, want)} p' \
             /tmp/sass.txt >"$OUT/sass_$v.txt"
         echo "sass $v: $(wc -l <"$OUT/sass_$v.txt") lines; $(grep -c GMMA "$OUT/sass_$v.txt") GMMA, $(grep -c DEPBAR "$OUT/sass_$v.txt") DEPBAR"
     done
@@ -24,8 +25,8 @@ fi
 if command -v ncu >/dev/null; then
     for k in ${NCU_KERNELS:-18 10}; do
         timeout 120 ncu --section SpeedOfLight --section WarpStateStats --section MemoryWorkloadAnalysis \
-            --section Occupancy -k regex:tq_wgmma -s 3 -c 1 "$B/matmul_tq" "$k" "$SHAPE" "$M" >"$OUT/ncu$k.txt" 2>&1
+            --section ComputeWorkloadAnalysis --section Occupancy -k regex:tq_wgmma -s 3 -c 1 "$B/matmul_tq" "$k" "$SHAPE" "$M" >"$OUT/ncu$k.txt" 2>&1
         echo "ncu kernel$k: exit $?"
-        grep -E "Duration|Compute \(SM\)|Memory Throughput|L2 Cache Throughput|DRAM Through|Stall|Warp Cycles|Issued Warp|No Eligible|Tensor|ERR" "$OUT/ncu$k.txt" | head -25
+        grep -E "Duration|Compute \(SM\)|Memory Throughput|L2 Cache Throughput|DRAM Through|Stall|Warp Cycles|Issued Warp|No Eligible|Tensor|Pipe|ERR" "$OUT/ncu$k.txt" | head -25
     done
 fi
