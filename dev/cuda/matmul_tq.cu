@@ -28,6 +28,7 @@
  *           consumer). Epilogue: accumulators through a padded shared-memory tile, 16-byte stores.
  *  kernel30 kernel12 persistent (one CTA per SM loops over tiles) with a TMA-store epilogue from a swizzled
  *           staging tile, so a tile's output drains while the next tile's MMAs run. kernel31: 128 × 192.
+ *  kernel32 persistent 128 × 256 with one staging tile per consumer warpgroup, taken in turn (4 stages fit).
  *  kernel14 kernel8 (8 warps, PDL) with 8 supertiles per warp and batch (more weight loads in flight).
  *  kernel15 kernel9 (4 warps, PDL) with 8 supertiles per warp and batch.
  *  kernel16 GEMV on sm_90 (src/cuda/tq_gemv_bulk.cuh): each CTA's row blocks are one contiguous byte range,
@@ -149,6 +150,9 @@ static void run_kernel(int kernel, const problem &p, cudaStream_t st) {
         break;
     case 31:
         CK(tq_wgmma_launch<tq_wg31_cfg>(st, p.w2, Kt, p.q, p.s, p.M, p.N, p.K, sg, p.y, 0, g_n_sm));
+        break;
+    case 32:
+        CK(tq_wgmma_launch<tq_wg32_cfg>(st, p.w2, Kt, p.q, p.s, p.M, p.N, p.K, sg, p.y, 0, g_n_sm));
         break;
     case 10:
         CK(tq_wgmma_launch<tq_wg10_cfg>(st, p.w2, Kt, p.q, p.s, p.M, p.N, p.K, sg, p.y, 0));
@@ -272,6 +276,7 @@ int main(int argc, char **argv) {
         CK(tq_wgmma_init<tq_wg13_cfg>());
         CK(tq_wgmma_init<tq_wg30_cfg>());
         CK(tq_wgmma_init<tq_wg31_cfg>());
+        CK(tq_wgmma_init<tq_wg32_cfg>());
         CK(tq_gemv_bulk_init<8>());
     } else {
         printf("no wgmma here (compute capability 9.0 needed): kernels 10-13 skipped\n");
@@ -376,7 +381,7 @@ int main(int argc, char **argv) {
                 CK(cudaGetLastError());
                 CK(cudaMemcpy(want.data(), yref, sizeof(float) * M * N, cudaMemcpyDeviceToHost));
             }
-            const int kernels[] = {1, 2, 3, 8, 9, 14, 15, 16, 17, 4, 5, 6, 7, 10, 11, 12, 13, 30, 31};
+            const int kernels[] = {1, 2, 3, 8, 9, 14, 15, 16, 17, 4, 5, 6, 7, 10, 11, 12, 13, 30, 31, 32};
             double best = 1e30;
             for (int kn : kernels) {
                 if (only && kn != only)

@@ -38,11 +38,13 @@
 #define TQ_WGMMA_DEVICE 0
 #endif
 
-/* PERSIST: one CTA per SM loops over the tiles, and the epilogue leaves by TMA stores from a swizzled staging
- * tile, so the next tile's MMAs start while the output drains (needs N % 4 == 0, no residual add); otherwise one
- * CTA per tile and the epilogue is written by the threads from a padded tile in the freed stage buffers. */
-template <int MT_, int BT_, int STAGES_, bool PERSIST_ = false> struct tq_wg_cfg {
-    static constexpr bool PERSIST = PERSIST_;
+/* PERSIST: 1 or 2: one CTA per SM loops over the tiles, and the epilogue leaves by TMA stores from a swizzled
+ * staging tile, so the next tile's MMAs start while the output drains (needs N % 4 == 0, no residual add). 1: one
+ * staging tile for the CTA's rows; 2: one for a warpgroup's rows, which the two consumer warpgroups take in turn
+ * (half the shared memory, so 128 × 256 tiles keep 4 stages). 0: one CTA per tile and the epilogue is written by
+ * the threads from a padded tile in the freed stage buffers. */
+template <int MT_, int BT_, int STAGES_, int PERSIST_ = 0> struct tq_wg_cfg {
+    static constexpr int PERSIST = PERSIST_;
     static constexpr int MT = MT_;                  // m64 tiles per consumer warpgroup
     static constexpr int BT = BT_;                  // tokens per CTA = wgmma n
     static constexpr int STAGES = STAGES_;
@@ -52,8 +54,8 @@ template <int MT_, int BT_, int STAGES_, bool PERSIST_ = false> struct tq_wg_cfg
     static constexpr int WBYTES = RB * TQ_ST_BYTES; // weight supertiles per stage
     static constexpr int THREADS = 384;
     static constexpr int RING = STAGES * (BBYTES + WBYTES);
-    static constexpr int OUT = PERSIST ? BT * ROWS * 4 : 0;        // staging tile of the TMA stores
-    static constexpr int TOK = PERSIST ? BT * 8 : 0;               // per-token s and 1/s of the TMA epilogue
+    static constexpr int OUT = PERSIST == 1 ? BT * ROWS * 4 : PERSIST == 2 ? BT * ROWS * 2 : 0; // TMA staging
+    static constexpr int TOK = PERSIST == 1 ? BT * 8 : PERSIST == 2 ? BT * 16 : 0; // per-token s and 1/s
     static constexpr int SMEM = 1024 /* alignment slack */ + RING + OUT + TOK + 2 * STAGES * 8;
     static_assert(PERSIST || BT * (ROWS + 4) * 4 + BT * 8 + ROWS * 4 <= RING,
                   "the epilogue tile reuses the stage buffers");
@@ -63,8 +65,9 @@ typedef tq_wg_cfg<1, 256, 5> tq_wg10_cfg;       // kernel10: 128 rows × 256 tok
 typedef tq_wg_cfg<1, 192, 7> tq_wg11_cfg;       // kernel11: 128 rows × 192 tokens
 typedef tq_wg_cfg<1, 128, 8> tq_wg12_cfg;       // kernel12: 128 rows × 128 tokens
 typedef tq_wg_cfg<2, 128, 6> tq_wg13_cfg;       // kernel13: 256 rows × 128 tokens
-typedef tq_wg_cfg<1, 128, 7, true> tq_wg30_cfg; // kernel30: persistent, 128 × 128 tiles
-typedef tq_wg_cfg<1, 192, 4, true> tq_wg31_cfg; // kernel31: persistent, 128 × 192 tiles
+typedef tq_wg_cfg<1, 128, 7, 1> tq_wg30_cfg; // kernel30: persistent, 128 × 128 tiles
+typedef tq_wg_cfg<1, 192, 4, 1> tq_wg31_cfg; // kernel31: persistent, 128 × 192 tiles
+typedef tq_wg_cfg<1, 256, 4, 2> tq_wg32_cfg; // kernel32: persistent, 128 × 256, staging per warpgroup
 
 #if TQ_WGMMA_DEVICE
 template <int N> __device__ __forceinline__ void tq_wgmma(int32_t (&d)[N / 2], const uint32_t (&a)[4], uint64_t desc,
@@ -170,6 +173,28 @@ __device__ __forceinline__ uint64_t tq_desc_sw128(uint32_t saddr) {
 
 __device__ __noinline__ float tq_div_slow(float x, float s) { return __fdiv_rn(x, s); }
 
+/* Workbench tracing (dev/cuda/matmul_tq.cu defines TQ_WGMMA_TRACE): time stamps of one CTA's pipeline events into
+ * tq_trace_buf[cta][TQ_TRACE_EV] for the first TQ_TRACE_CTAS CTAs; compiled out of the product. */
+#define TQ_TRACE_EV 64
+#define TQ_TRACE_CTAS 512
+#ifdef TQ_WGMMA_TRACE
+__device__ unsigned long long *tq_trace_buf;
+__device__ __forceinline__ void tq_trace(int ev, bool global_time = false) {
+    unsigned long long t;
+    if (global_time)
+        asm volatile("mov.u64 %0, %%globaltimer;\n" : "=l"(t));
+    else
+        t = clock64();
+    if (tq_trace_buf && blockIdx.x < TQ_TRACE_CTAS && ev < TQ_TRACE_EV)
+        tq_trace_buf[(size_t)blockIdx.x * TQ_TRACE_EV + ev] = t;
+}
+#else
+__device__ __forceinline__ void tq_trace(int, bool = false) {}
+#endif
+/* events: 0 consumer start (globaltimer), 1 consumer start (clock), 2..41 k block kb's data ready (clock, kb < 40),
+ * 42 MMAs done, 43 epilogue tile in shared memory, 44 epilogue done, 45 end (globaltimer), 46 SM id,
+ * 47 producer start (clock), 48 producer done issuing (clock) */
+
 /* grid: min(tiles, SMs) CTAs when C::PERSIST, else one per tile; tile i is row tile i % n_rt, token tile
  * i / n_rt (neighbouring CTAs share the activation tile in L2). Block 384 threads; dynamic shared memory C::SMEM. */
 template <class C>
@@ -199,6 +224,7 @@ __global__ void __launch_bounds__(384, 1)
         asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n");
         if (threadIdx.x != 0)
             return;
+        tq_trace(47);
         int c = 0; // k blocks issued so far: stage c % STAGES, pass c / STAGES
         for (int tile = blockIdx.x; tile < n_tiles; tile += gridDim.x) {
             const int rb0 = (tile % n_rt) * C::RB, m0 = (tile / n_rt) * C::BT;
@@ -211,12 +237,24 @@ __global__ void __launch_bounds__(384, 1)
                 tq_tma_3d(sW + st * C::WBYTES, &wmap, 0, kb, rb0, &full[st]);
             }
         }
+        tq_trace(48);
         return;
     }
 
     // consumers
     asm volatile("setmaxnreg.inc.sync.aligned.u32 232;\n");
     const int cw = wg - 1, wl = (threadIdx.x / 32) & 3, lane = threadIdx.x & 31, ct = threadIdx.x - 128;
+    const bool tracer = ct == 0;
+    if (tracer) {
+        tq_trace(0, true);
+        tq_trace(1);
+#ifdef TQ_WGMMA_TRACE
+        unsigned smid;
+        asm volatile("mov.u32 %0, %%smid;\n" : "=r"(smid));
+        if (tq_trace_buf && blockIdx.x < TQ_TRACE_CTAS)
+            tq_trace_buf[(size_t)blockIdx.x * TQ_TRACE_EV + 46] = smid;
+#endif
+    }
     const int g = lane >> 2, t = lane & 3;
     int32_t acc[C::MT][C::BT / 2];
     // Two register sets of decoded weights: k block kb+1 is decoded while the wgmma group of k block kb runs, so
@@ -226,6 +264,8 @@ __global__ void __launch_bounds__(384, 1)
     auto load_decode = [&](uint32_t(&a)[C::MT][4][4], int kb) {
         const int c = c0 + kb, st = c % C::STAGES;
         tq_mbar_wait(&full[st], (c / C::STAGES) & 1);
+        if (tracer && c < 40)
+            tq_trace(2 + c);
 #pragma unroll
         for (int mt = 0; mt < C::MT; mt++) {
             const uint4 w = *(const uint4 *)(sW + st * C::WBYTES + ((cw * C::MT + mt) * 4 + wl) * TQ_ST_BYTES +
@@ -253,11 +293,20 @@ __global__ void __launch_bounds__(384, 1)
             tq_mbar_arrive(&empty[(c0 + kb) % C::STAGES]);
     };
 
+    if (C::PERSIST == 2 && cw == 1) // the staging tile is free for warpgroup 0's first epilogue
+        asm volatile("bar.arrive 2, 256;\n" ::: "memory");
     for (int tile = blockIdx.x; tile < n_tiles; tile += gridDim.x, c0 += Kt) {
         const int rb0 = (tile % n_rt) * C::RB, m0 = (tile / n_rt) * C::BT, n0 = rb0 * 16;
-        float s_mine = 1.0f; // PERSIST: this thread's token of the tile, loaded while the MMAs run
-        if (C::PERSIST && ct < C::BT && m0 + ct < M)
+        float s_mine = 1.0f; // PERSIST 1: this thread's token of the tile, loaded while the MMAs run
+        if (C::PERSIST == 1 && ct < C::BT && m0 + ct < M)
             s_mine = __ldg(&s[m0 + ct]);
+        constexpr int SPT = C::PERSIST == 2 ? C::BT / 128 : 1; // PERSIST 2: tokens per thread of a warpgroup
+        float s_pre[SPT];
+#pragma unroll
+        for (int j = 0; j < SPT; j++) {
+            const int tok = (ct & 127) + 128 * j;
+            s_pre[j] = C::PERSIST == 2 && tok < C::BT && m0 + tok < M ? __ldg(&s[m0 + tok]) : 1.0f;
+        }
 #pragma unroll
         for (int mt = 0; mt < C::MT; mt++)
 #pragma unroll
@@ -280,8 +329,58 @@ __global__ void __launch_bounds__(384, 1)
         }
         tq_wgmma_wait<0>();
         release(Kt - 1);
+        if (tracer)
+            tq_trace(42);
 
-        if (C::PERSIST) {
+        if (C::PERSIST == 2) {
+            // The two consumer warpgroups take the staging tile in turn: 0 waits until 1 has released it (bar 2),
+            // fills it with its 64·MT rows and stores them by TMA, releases it to 1 (bar 3) once the copy engine
+            // has read it; then 1 does the same. Each goes on to the next tile's MMAs as soon as it is done.
+            const int wt = ct & 127;
+            float *ts = tok_s + cw * 2 * C::BT, *tr = ts + C::BT;
+#pragma unroll
+            for (int j = 0; j < SPT; j++) {
+                ts[wt + 128 * j] = s_pre[j];
+                tr[wt + 128 * j] = s_pre[j] >= 1e-20f && s_pre[j] <= 1e30f ? __frcp_rn(s_pre[j]) : 0.0f;
+            }
+            asm volatile("bar.sync %0, 128;\n" ::"r"(4 + cw) : "memory");
+            asm volatile("bar.sync %0, 256;\n" ::"r"(2 + cw) : "memory");
+#pragma unroll
+            for (int mt = 0; mt < C::MT; mt++) {
+                const int rw = mt * 64 + wl * 16 + g; // row within the warpgroup's rows
+                const int row0 = (cw * C::MT) * 64 + rw;
+                const float gm[2] = {tq_seg_scale(sg, n0 + row0), tq_seg_scale(sg, n0 + row0 + 8)};
+#pragma unroll
+                for (int i = 0; i < C::BT / 8; i++)
+#pragma unroll
+                    for (int e = 0; e < 4; e++) {
+                        const int tok = 8 * i + 2 * t + (e & 1), row = rw + 8 * (e >> 1);
+                        const float sm = ts[tok], rm = tr[tok], x = (float)acc[mt][4 * i + e];
+                        const float q = __fmul_rn(x, rm);
+                        const float d = rm != 0.0f ? __fmaf_rn(__fmaf_rn(-q, sm, x), rm, q) : tq_div_slow(x, sm);
+                        const int r = row & 31;
+                        out[(row >> 5) * C::BT * 32 + tok * 32 + (((r >> 2) ^ (tok & 7)) << 2) + (r & 3)] =
+                            __fmul_rn(d, gm[e >> 1]);
+                    }
+            }
+            asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+            asm volatile("bar.sync %0, 128;\n" ::"r"(4 + cw) : "memory");
+            if (wt == 0) {
+#pragma unroll
+                for (int b = 0; b < C::MT * 2; b++)
+                    asm volatile("cp.async.bulk.tensor.2d.global.shared::cta.bulk_group [%0, {%1, %2}], [%3];\n" ::"l"(
+                                     &ymap),
+                                 "r"(n0 + cw * C::MT * 64 + 32 * b), "r"(m0), "r"(tq_smem_addr(out + b * C::BT * 32))
+                                 : "memory");
+                asm volatile("cp.async.bulk.commit_group;\n" ::: "memory");
+                asm volatile("cp.async.bulk.wait_group.read 0;\n" ::: "memory"); // staging read: free again
+            }
+            asm volatile("bar.sync %0, 128;\n" ::"r"(4 + cw) : "memory");
+            if (cw == 0 || tile + (int)gridDim.x < n_tiles) // no release after the last tile: nobody waits
+                asm volatile("bar.arrive %0, 256;\n" ::"r"(3 - cw) : "memory");
+            continue;
+        }
+        if (C::PERSIST == 1) {
             // TMA epilogue: y = acc / s · γ into the swizzled staging tile, then four box stores (32 rows each) that
             // clip the tails; the consumers go on to the next tile while the copy engine drains them.
             if (ct == 0)
@@ -346,6 +445,8 @@ __global__ void __launch_bounds__(384, 1)
                     tile_acc[(8 * i + 2 * t + (e & 1)) * P + row + 8 * (e >> 1)] = acc[mt][4 * i + e];
         }
         asm volatile("bar.sync 1, 256;\n" ::: "memory");
+        if (tracer)
+            tq_trace(43);
         const bool vec4 = N % 4 == 0 && n0 + C::ROWS <= N;
         const int n_tok = min(C::BT, M - m0);
 #pragma unroll 4
@@ -380,7 +481,11 @@ __global__ void __launch_bounds__(384, 1)
             }
         }
     }
-    if (C::PERSIST && ct == 0)
+    if (tracer) {
+        tq_trace(44);
+        tq_trace(45, true);
+    }
+    if ((C::PERSIST == 1 && ct == 0) || (C::PERSIST == 2 && (ct & 127) == 0))
         asm volatile("cp.async.bulk.wait_group 0;\n" ::: "memory"); // the stores are done before the CTA ends
 #else
     __trap(); // never launched: tq_wgmma_supported() is false for this GPU
@@ -452,7 +557,7 @@ static inline cudaError_t tq_wgmma_launch(cudaStream_t st, const uint4 *W, int K
     if (C::PERSIST) {
         const cuuint64_t ydims[2] = {(cuuint64_t)N, (cuuint64_t)M};
         const cuuint64_t ystrides[1] = {(cuuint64_t)N * 4};
-        const cuuint32_t ybox[2] = {32, (cuuint32_t)C::BT};
+        const cuuint32_t ybox[2] = {32, (cuuint32_t)C::BT}; // both staging kinds store boxes of 32 rows
         if (encode(&ymap, CU_TENSOR_MAP_DATA_TYPE_FLOAT32, 2, (void *)y, ydims, ystrides, ybox, estr,
                    CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_NONE,
                    CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) != CUDA_SUCCESS)
