@@ -247,9 +247,8 @@ static void test_matmul_tq(void **state) {
 
 /* a decode-step chain queued without syncs: rmsnorm_quantize -> matmul -> matmul (accumulate) -> quantize ->
  * matmul, so kernels launched with programmatic dependent launch (sm_90) start while their predecessor runs and
- * must still read its results */
-static void test_chain(void **state) {
-    SKIP_WITHOUT_GPU();
+ * must still read its results; in every PDL mode and with every GEMV kernel */
+static void run_chain(int kernel, int pdl) {
     const int32_t K = 2560, N = 2560, M = 3;
     int8_t *codes = xmalloc((size_t)N * K);
     float *x = xmalloc(sizeof(float) * M * K), *nw = xmalloc(sizeof(float) * K);
@@ -275,20 +274,35 @@ static void test_chain(void **state) {
     float *dy = be->ops->alloc(be, sizeof(float) * M * N), *dy2 = be->ops->alloc(be, sizeof(float) * M * N);
     for (int rep = 0; rep < 3; rep++) {
         be->ops->rmsnorm_quantize(be, dx, dnw, M, K, 1e-5f, dq, ds);
-        be->ops->matmul_tq(be, &wc, dq, ds, M, dy, 0);
-        be->ops->matmul_tq(be, &wc, dq, ds, M, dy, 1);
+        trit_cuda_matmul_tq_kernel(be, &wc, dq, ds, M, dy, 0, kernel);
+        trit_cuda_matmul_tq_kernel(be, &wc, dq, ds, M, dy, 1, kernel);
         be->ops->quantize(be, dy, M, N, dq2, ds2);
-        be->ops->matmul_tq(be, &wc, dq2, ds2, M, dy2, 0);
+        trit_cuda_matmul_tq_kernel(be, &wc, dq2, ds2, M, dy2, 0, kernel);
     }
+    char what[96];
     down(got, dy2, sizeof(float) * M * N);
-    check_bytes("chain y2", got, y2, sizeof(float) * M * N, 4);
+    snprintf(what, sizeof what, "chain y2, kernel %d, pdl mode %d", kernel, pdl);
+    check_bytes(what, got, y2, sizeof(float) * M * N, 4);
     down(got, dy, sizeof(float) * M * N);
-    check_bytes("chain y", got, y, sizeof(float) * M * N, 4);
+    snprintf(what, sizeof what, "chain y, kernel %d, pdl mode %d", kernel, pdl);
+    check_bytes(what, got, y, sizeof(float) * M * N, 4);
     be->ops->tmat_free(be, &wc);
     trit_ref_tmat_free(&wr);
     be->ops->free(be, dx), be->ops->free(be, dnw), be->ops->free(be, dq), be->ops->free(be, dq2);
     be->ops->free(be, ds), be->ops->free(be, ds2), be->ops->free(be, dy), be->ops->free(be, dy2);
     free(codes), free(x), free(nw), free(q), free(q2), free(s), free(s2), free(y), free(y2), free(got);
+}
+
+static void test_chain(void **state) {
+    SKIP_WITHOUT_GPU();
+    static const int kernels[] = {TRIT_CUDA_TQ_AUTO, TRIT_CUDA_TQ_GEMV4, TRIT_CUDA_TQ_GEMV8, TRIT_CUDA_TQ_GEMV8L,
+                                  TRIT_CUDA_TQ_GEMV_BULK};
+    for (int mode = 2; mode >= 0; mode--) { // PDL successor at once, after the wait, off
+        const int pdl = trit_cuda_set_pdl(be, mode);
+        for (size_t k = 0; k < sizeof kernels / sizeof kernels[0]; k++)
+            run_chain(kernels[k], pdl);
+    }
+    trit_cuda_set_pdl(be, 1);
 }
 
 static void test_tmat_pack_rejects(void **state) {

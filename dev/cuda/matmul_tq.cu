@@ -28,13 +28,20 @@
  *           consumer). Epilogue: accumulators through a padded shared-memory tile, 16-byte stores.
  *  kernel30 kernel12 persistent (one CTA per SM loops over tiles) with a TMA-store epilogue from a swizzled
  *           staging tile, so a tile's output drains while the next tile's MMAs run. kernel31: 128 × 192.
- *  kernel32 persistent 128 × 256 with one staging tile per consumer warpgroup, taken in turn (4 stages fit).
+ *  (Removed after measuring, dev/cuda/NOTES.md: kernel32, persistent 128 × 256 with a staging tile per consumer
+ *  warpgroup taken in turn, 217 µs at 2048×13824×2560; persistent variants whose stores, or also the epilogue
+ *  arithmetic, moved to the producer warpgroup's spare warps, and 256 × 128 persistent tiles: 160–430 µs.)
  *  kernel14 kernel8 (8 warps, PDL) with 8 supertiles per warp and batch (more weight loads in flight).
  *  kernel15 kernel9 (4 warps, PDL) with 8 supertiles per warp and batch.
  *  kernel16 GEMV on sm_90 (src/cuda/tq_gemv_bulk.cuh): each CTA's row blocks are one contiguous byte range,
- *           streamed by cp.async.bulk into a ring of shared-memory chunks (the first ones before griddepcontrol
- *           .wait), activations bulk-copied after it, 8 consumer warps + 1 producer warp; ≤ 1 CTA per SM.
+ *           streamed by cp.async.bulk into a ring of 4 shared-memory chunks (the first ones before griddepcontrol
+ *           .wait), activations copied (permuted) after it, unsigned-code mma, 8 consumer warps + 1 producer
+ *           warp; ≤ 1 CTA per SM.
  *  kernel17 the same with up to 2 CTAs per SM.
+ *  kernel40..43 = kernel8, 9, 14, 15 with the successor started at once (TQ_PDL_EARLY): the next launch's CTAs
+ *           become resident beside this one's and stream their weights while it runs.
+ *  kernel44, 45 = kernel16, 17 with TQ_PDL_EARLY; kernel46: 16 consumer warps; kernel47: 6 ring slots;
+ *           kernel48: both (all ≤ 1 CTA per SM, early).
  *  cublas   cuBLAS bf16 GEMM (cublasGemmEx, f32 accumulate, bf16 out) on the same shape: the baseline.
  *
  * main: for every shape, every version and every M, validate (CPU int64 at M = 1, kernel1 to M = 16, kernel2 beyond),
@@ -114,35 +121,50 @@ static void run_kernel(int kernel, const problem &p, cudaStream_t st) {
     case 3:
     case 8:
     case 9:
-        for (int m0 = 0; m0 < p.M; m0 += 16) {
-            const int mc = std::min(16, p.M - m0);
-            const int8_t *q = p.q + (size_t)m0 * p.K;
-            float *y = p.y + (size_t)m0 * p.N;
-            const bool pdl = kernel >= 8;
-            if (kernel == 2 || kernel == 9)
-                tq_gemv_run<4>(st, pdl, p.w2, Kt, q, p.s + m0, mc, p.N, p.K, sg, y, 0, vec);
-            else
-                tq_gemv_run<8>(st, pdl, p.w2, Kt, q, p.s + m0, mc, p.N, p.K, sg, y, 0, vec);
-        }
-        break;
     case 14:
     case 15:
+    case 40:
+    case 41:
+    case 42:
+    case 43:
         for (int m0 = 0; m0 < p.M; m0 += 16) {
             const int mc = std::min(16, p.M - m0);
             const int8_t *q = p.q + (size_t)m0 * p.K;
             float *y = p.y + (size_t)m0 * p.N;
-            if (kernel == 14)
-                tq_gemv_run<8, 8>(st, true, p.w2, Kt, q, p.s + m0, mc, p.N, p.K, sg, y, 0, vec);
+            const int pdl = kernel >= 40 ? TQ_PDL_EARLY : kernel >= 8 ? TQ_PDL_LATE : TQ_PDL_OFF;
+            const int base = kernel >= 40 ? kernel - 40 : 0; // 40..43 = 8, 9, 14, 15 early
+            const int k = base == 0 ? (kernel >= 40 ? 8 : kernel) : base == 1 ? 9 : base == 2 ? 14 : 15;
+            if (k == 2 || k == 9)
+                tq_gemv_run<4>(st, pdl, p.w2, Kt, q, p.s + m0, mc, p.N, p.K, sg, y, 0, vec);
+            else if (k == 3 || k == 8)
+                tq_gemv_run<8>(st, pdl, p.w2, Kt, q, p.s + m0, mc, p.N, p.K, sg, y, 0, vec);
+            else if (k == 14)
+                tq_gemv_run<8, 8>(st, pdl, p.w2, Kt, q, p.s + m0, mc, p.N, p.K, sg, y, 0, vec);
             else
-                tq_gemv_run<4, 8>(st, true, p.w2, Kt, q, p.s + m0, mc, p.N, p.K, sg, y, 0, vec);
+                tq_gemv_run<4, 8>(st, pdl, p.w2, Kt, q, p.s + m0, mc, p.N, p.K, sg, y, 0, vec);
         }
         break;
     case 16:
     case 17:
+    case 44:
+    case 45:
+    case 46:
+    case 47:
+    case 48:
         for (int m0 = 0; m0 < p.M; m0 += 16) {
             const int mc = std::min(16, p.M - m0);
-            CK(tq_gemv_bulk_run<8>(st, true, g_n_sm, kernel == 16 ? 1 : 2, p.w2, Kt, p.q + (size_t)m0 * p.K,
-                                   p.s + m0, mc, p.N, p.K, sg, p.y + (size_t)m0 * p.N, 0, vec));
+            const int pdl = kernel >= 44 ? TQ_PDL_EARLY : TQ_PDL_LATE;
+            const int cps = kernel == 17 || kernel == 45 ? 2 : 1;
+            const int8_t *q = p.q + (size_t)m0 * p.K;
+            float *y = p.y + (size_t)m0 * p.N;
+            if (kernel == 46)
+                CK((tq_gemv_bulk_run<16, 4>(st, pdl, g_n_sm, cps, p.w2, Kt, q, p.s + m0, mc, p.N, p.K, sg, y, 0, vec)));
+            else if (kernel == 47)
+                CK((tq_gemv_bulk_run<8, 6>(st, pdl, g_n_sm, cps, p.w2, Kt, q, p.s + m0, mc, p.N, p.K, sg, y, 0, vec)));
+            else if (kernel == 48)
+                CK((tq_gemv_bulk_run<16, 6>(st, pdl, g_n_sm, cps, p.w2, Kt, q, p.s + m0, mc, p.N, p.K, sg, y, 0, vec)));
+            else
+                CK((tq_gemv_bulk_run<8, 4>(st, pdl, g_n_sm, cps, p.w2, Kt, q, p.s + m0, mc, p.N, p.K, sg, y, 0, vec)));
         }
         break;
     case 30:
@@ -150,9 +172,6 @@ static void run_kernel(int kernel, const problem &p, cudaStream_t st) {
         break;
     case 31:
         CK(tq_wgmma_launch<tq_wg31_cfg>(st, p.w2, Kt, p.q, p.s, p.M, p.N, p.K, sg, p.y, 0, g_n_sm));
-        break;
-    case 32:
-        CK(tq_wgmma_launch<tq_wg32_cfg>(st, p.w2, Kt, p.q, p.s, p.M, p.N, p.K, sg, p.y, 0, g_n_sm));
         break;
     case 10:
         CK(tq_wgmma_launch<tq_wg10_cfg>(st, p.w2, Kt, p.q, p.s, p.M, p.N, p.K, sg, p.y, 0));
@@ -276,8 +295,10 @@ int main(int argc, char **argv) {
         CK(tq_wgmma_init<tq_wg13_cfg>());
         CK(tq_wgmma_init<tq_wg30_cfg>());
         CK(tq_wgmma_init<tq_wg31_cfg>());
-        CK(tq_wgmma_init<tq_wg32_cfg>());
-        CK(tq_gemv_bulk_init<8>());
+        CK((tq_gemv_bulk_init<8, 4>()));
+        CK((tq_gemv_bulk_init<16, 4>()));
+        CK((tq_gemv_bulk_init<8, 6>()));
+        CK((tq_gemv_bulk_init<16, 6>()));
     } else {
         printf("no wgmma here (compute capability 9.0 needed): kernels 10-13 skipped\n");
     }
@@ -381,20 +402,24 @@ int main(int argc, char **argv) {
                 CK(cudaGetLastError());
                 CK(cudaMemcpy(want.data(), yref, sizeof(float) * M * N, cudaMemcpyDeviceToHost));
             }
-            const int kernels[] = {1, 2, 3, 8, 9, 14, 15, 16, 17, 4, 5, 6, 7, 10, 11, 12, 13, 30, 31, 32};
+            const int kernels[] = {1,  2,  3,  8,  9,  14, 15, 40, 41, 42, 43, 16, 17, 44, 45,
+                                   46, 47, 48, 4,  5,  6,  7,  10, 11, 12, 13, 30, 31};
             double best = 1e30;
             for (int kn : kernels) {
                 if (only && kn != only)
                     continue;
-                const bool gemv = kn == 2 || kn == 3 || kn == 8 || kn == 9 || (kn >= 14 && kn <= 17);
-                if (((kn >= 10 && kn <= 13) || kn >= 30) && (!wgmma || M <= 16 || K % 16))
+                const bool bulk = kn == 16 || kn == 17 || (kn >= 44 && kn <= 48);
+                const bool gemv = kn == 2 || kn == 3 || kn == 8 || kn == 9 || kn == 14 || kn == 15 ||
+                                  (kn >= 40 && kn <= 43) || bulk;
+                const bool wg = (kn >= 10 && kn <= 13) || kn == 30 || kn == 31;
+                if (wg && (!wgmma || M <= 16 || K % 16))
                     continue;
-                if (kn >= 30 && N % 4)
+                if ((kn == 30 || kn == 31) && N % 4)
                     continue; // the persistent kernels' TMA stores need 16-byte rows
                 const bool probe = kn == 22 || kn == 23 || kn == 25 || kn == 26; // timing probes: wrong results by design
                 if (probe && only != kn)
                     continue;
-                if (kn >= 16 && kn <= 17 && (!wgmma || M > 16 || !tq_gemv_bulk_fits(std::min(M, 16), K, K % 16 == 0)))
+                if (bulk && (!wgmma || M > 16 || !tq_gemv_bulk_fits(std::min(M, 16), K, K % 16 == 0)))
                     continue;
                 if (kn >= 4 && kn <= 7 && only == 0 && M >= 64 && kn != 6)
                     continue; // the mma.sync history: only the back end's fallback (kernel6) unless asked for

@@ -86,6 +86,53 @@ template <class C> static void trace(const char *name, int N, int K, int M, cons
            median(epi), median(span), median(gap));
 }
 
+/* persistent variants: the k-block times of a CTA's first two tiles (events 2..41 count k blocks across tiles) */
+template <class C> static void trace_persistent(const char *name, int N, int K, int M, const uint4 *W, const int8_t *q,
+                                                const float *s, float *y, unsigned long long *buf, double clock_ghz) {
+    tq_segs sg = {1, {N, N, N, N}, {1.5f, 1.5f, 1.5f, 1.5f}};
+    const int Kt = (K + 127) / 128;
+    if (2 * Kt > 40) {
+        printf("%s: K too long for the two-tile trace\n", name);
+        return;
+    }
+    CK(tq_wgmma_init<C>());
+    unsigned long long *null = NULL;
+    CK(cudaMemcpyToSymbol(tq_trace_buf, &null, sizeof null));
+    cudaEvent_t e0, e1;
+    CK(cudaEventCreate(&e0));
+    CK(cudaEventCreate(&e1));
+    for (int i = 0; i < 3; i++)
+        CK(tq_wgmma_launch<C>(0, W, Kt, q, s, M, N, K, sg, y, 0));
+    CK(cudaEventRecord(e0));
+    for (int i = 0; i < 10; i++)
+        CK(tq_wgmma_launch<C>(0, W, Kt, q, s, M, N, K, sg, y, 0));
+    CK(cudaEventRecord(e1));
+    CK(cudaEventSynchronize(e1));
+    float ms;
+    CK(cudaEventElapsedTime(&ms, e0, e1));
+    CK(cudaMemset(buf, 0, sizeof(unsigned long long) * TQ_TRACE_CTAS * TQ_TRACE_EV));
+    CK(cudaMemcpyToSymbol(tq_trace_buf, &buf, sizeof buf));
+    CK(tq_wgmma_launch<C>(0, W, Kt, q, s, M, N, K, sg, y, 0));
+    CK(cudaDeviceSynchronize());
+    CK(cudaMemcpyToSymbol(tq_trace_buf, &null, sizeof null));
+    std::vector<unsigned long long> h((size_t)TQ_TRACE_CTAS * TQ_TRACE_EV);
+    CK(cudaMemcpy(h.data(), buf, h.size() * 8, cudaMemcpyDeviceToHost));
+    const double cyc_us = 1.0 / (clock_ghz * 1e3);
+    std::vector<double> first, int1, gap, int2;
+    for (int b = 0; b < 132; b++) {
+        const unsigned long long *e = &h[(size_t)b * TQ_TRACE_EV];
+        if (!e[2 + 2 * Kt - 1])
+            continue; // this CTA had one tile
+        first.push_back((double)(e[2] - e[1]) * cyc_us);
+        int1.push_back((double)(e[2 + Kt - 1] - e[2]) / (Kt - 1) * cyc_us);
+        gap.push_back((double)(e[2 + Kt] - e[2 + Kt - 1]) * cyc_us);
+        int2.push_back((double)(e[2 + 2 * Kt - 1] - e[2 + Kt]) / (Kt - 1) * cyc_us);
+    }
+    printf("%-28s %dx%dx%d: %.1f µs per launch; per CTA (median of %zu): first data %.2f µs, k block %.3f µs in tile 1, "
+           "%.3f in tile 2, tile 1's last to tile 2's first k block %.2f µs\n",
+           name, M, N, K, 1000.0 * ms / 10, first.size(), median(first), median(int1), median(int2), median(gap));
+}
+
 int main(int argc, char **argv) {
     int N = 13824, K = 2560, M = 2048;
     if (argc > 2 && (sscanf(argv[1], "%dx%d", &N, &K) != 2 || (M = atoi(argv[2])) <= 0)) {
@@ -129,5 +176,9 @@ int main(int argc, char **argv) {
                        (float *)y, (unsigned long long *)buf, ghz);
     trace<tq_wg12_cfg>("128x128 (kernel12)", N, K, M, (const uint4 *)W, (const int8_t *)q, (const float *)s,
                        (float *)y, (unsigned long long *)buf, ghz);
+    trace_persistent<tq_wg31_cfg>("persistent 128x192 (kernel31)", N, K, M, (const uint4 *)W, (const int8_t *)q,
+                                  (const float *)s, (float *)y, (unsigned long long *)buf, ghz);
+    trace_persistent<tq_wg30_cfg>("persistent 128x128 (kernel30)", N, K, M, (const uint4 *)W, (const int8_t *)q,
+                                  (const float *)s, (float *)y, (unsigned long long *)buf, ghz);
     return 0;
 }

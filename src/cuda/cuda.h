@@ -22,8 +22,8 @@ enum {
     TRIT_CUDA_TQ_GEMV8L = 14, /* M ≤ 16: 8 warps, 8 supertiles per warp in flight (long rows) */
     TRIT_CUDA_TQ_GEMM = 4,  /* any M: 128×128 block tile, int8 mma.sync, 2-bit weights decoded in registers */
     TRIT_CUDA_TQ_GEMV_BULK = 16, /* M ≤ 16 on compute capability 9.0: weights streamed by the bulk copy engine into
-                                    shared memory, activations too (slower than GEMV4/8 on H100: not AUTO's
-                                    choice); where it does not apply it runs GEMV8 */
+                                    shared memory, the CTA's whole slice requested before the PDL wait (not AUTO's
+                                    choice: slower in the decode step); where it does not apply it runs GEMV8 */
     TRIT_CUDA_TQ_WGMMA = 10, /* M > 16 on compute capability 9.0: wgmma, weights as the register operand, TMA
                                 activations; the tile is chosen by shape. Elsewhere it runs TRIT_CUDA_TQ_GEMM. */
 };
@@ -43,9 +43,11 @@ void trit_cuda_glu_rmsnorm_quantize(trit_backend *be, const float *gu, int32_t M
 void trit_cuda_lm_head_argmax(trit_backend *be, const void *table, trit_dtype dt, int32_t V, int32_t D,
                               const float *x, int32_t M, int32_t *tokens);
 
-/* Programmatic dependent launch for the GEMV kernels (default on for sm_90+, ignored below): a GEMV may start
- * while the previous kernel finishes and stream its weights meanwhile. Returns whether it is now on. */
-int trit_cuda_set_pdl(trit_backend *be, int on);
+/* Programmatic dependent launch of the GEMV and norm + quantize kernels (sm_90+, ignored below): a GEMV may start
+ * while the previous kernel still runs and stream its weights meanwhile. mode 0: off; 1 (the default): a kernel
+ * lets its successor start once its own wait for its predecessor returned; 2: at once (measured no faster on H100,
+ * slower on some shapes: dev/cuda/NOTES.md). Returns the mode now in use (0 where the GPU has no PDL). */
+int trit_cuda_set_pdl(trit_backend *be, int mode);
 
 /* The wgmma GEMM for M > 16 (default on where the GPU has it, compute capability 9.0); off: the mma.sync GEMM.
  * Returns whether it is now on. */

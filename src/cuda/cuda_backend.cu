@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cuda/cuda_impl.cuh"
+#include "cuda/tq_kernels.cuh" // TQ_PDL_*
 
 // ------------------------------------------------------------------------------------------------ memory
 
@@ -131,7 +132,7 @@ extern "C" trit_status trit_backend_cuda_create(int n_threads, trit_backend **ou
     }
     ci->device = dev;
     ci->n_sm = prop.multiProcessorCount;
-    ci->pdl = prop.major >= 9;
+    ci->pdl = prop.major >= 9 ? TQ_PDL_LATE : TQ_PDL_OFF;
     ci->wgmma = tq_wgmma_available(dev);
     be->ops = &cuda_ops;
     be->n_threads = n_threads;
@@ -148,10 +149,11 @@ extern "C" trit_status trit_backend_cuda_create(int n_threads, trit_backend **ou
     return TRIT_OK;
 }
 
-extern "C" int trit_cuda_set_pdl(trit_backend *be, int on) {
+extern "C" int trit_cuda_set_pdl(trit_backend *be, int mode) {
     cuda_impl *ci = cuda_of(be);
     cudaDeviceProp prop;
-    ci->pdl = on && cudaGetDeviceProperties(&prop, ci->device) == cudaSuccess && prop.major >= 9;
+    const bool sm90 = cudaGetDeviceProperties(&prop, ci->device) == cudaSuccess && prop.major >= 9;
+    ci->pdl = !sm90 || mode <= 0 ? TQ_PDL_OFF : mode == 1 ? TQ_PDL_LATE : TQ_PDL_EARLY;
     return ci->pdl;
 }
 

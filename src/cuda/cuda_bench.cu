@@ -195,20 +195,29 @@ bool bench_matmul(bench_ctx &c, shape sh, int M, double copy_gbs, size_t l2) {
     float *y = (float *)be->ops->alloc(be, sizeof(float) * M * sh.N);
     ok = ok && q && s && y && be->ops->upload(be, q, hq.data(), hq.size(), &err) == TRIT_OK &&
          be->ops->upload(be, s, hs.data(), sizeof(float) * M, &err) == TRIT_OK;
-    double us = -1, us_nopdl = -1, us_graph = -1, us_mma = -1;
+    double us = -1, us_nopdl = -1, us_early = -1, us_graph = -1, us_mma = -1, us_bulk = -1, us_reg = -1;
+    auto run = [&](int i) { be->ops->matmul_tq(be, &ws[i % R], q, s, M, y, 0); };
+    auto run_kernel = [&](int kernel) {
+        return time_us(c, [&](int i) { trit_cuda_matmul_tq_kernel(be, &ws[i % R], q, s, M, y, 0, kernel); });
+    };
     if (ok)
-        us = time_us(c, [&](int i) { be->ops->matmul_tq(be, &ws[i % R], q, s, M, y, 0); });
+        us = time_us(c, run);
     if (ok && M <= 16)
-        us_graph = time_graph_us(c, [&](int i) { be->ops->matmul_tq(be, &ws[i % R], q, s, M, y, 0); });
+        us_graph = time_graph_us(c, run);
     if (ok && M > 16 && trit_cuda_set_wgmma(be, 1)) { // the mma.sync GEMM, the fallback below compute capability 9.0
         trit_cuda_set_wgmma(be, 0);
-        us_mma = time_us(c, [&](int i) { be->ops->matmul_tq(be, &ws[i % R], q, s, M, y, 0); });
+        us_mma = time_us(c, run);
         trit_cuda_set_wgmma(be, 1);
     }
-    if (ok && M <= 16 && trit_cuda_set_pdl(be, 1)) { // the same without programmatic dependent launch
+    if (ok && M <= 16 && trit_cuda_set_pdl(be, 2)) { // the successor started at once, and no PDL
+        us_early = time_us(c, run);
         trit_cuda_set_pdl(be, 0);
-        us_nopdl = time_us(c, [&](int i) { be->ops->matmul_tq(be, &ws[i % R], q, s, M, y, 0); });
+        us_nopdl = time_us(c, run);
         trit_cuda_set_pdl(be, 1);
+    }
+    if (ok && M <= 16 && trit_cuda_set_wgmma(be, 1)) { // both GEMV kinds (bulk copy: compute capability 9.0)
+        us_bulk = run_kernel(TRIT_CUDA_TQ_GEMV_BULK);
+        us_reg = run_kernel(TRIT_CUDA_TQ_GEMV8);
     }
     ok = ok && us > 0;
     if (ok) {
@@ -223,10 +232,18 @@ bool bench_matmul(bench_ctx &c, shape sh, int M, double copy_gbs, size_t l2) {
                 printf("| gemv, CUDA graph | %5d | %5d | %4d | %8.2f | %7.0f | %5.1f%% | %7.2f | %s |\n", sh.N, sh.K, M,
                        us_graph, bytes / (us_graph * 1e3), 100.0 * bytes / (us_graph * 1e3) / copy_gbs, bound,
                        us_graph <= bound ? "met" : "MISSED");
-            if (us_nopdl > 0)
-                printf("| gemv, no PDL | %5d | %5d | %4d | %8.2f | %7.0f | %5.1f%% | %7.2f | %s |\n", sh.N, sh.K, M,
-                       us_nopdl, bytes / (us_nopdl * 1e3), 100.0 * bytes / (us_nopdl * 1e3) / copy_gbs, bound,
-                       us_nopdl <= bound ? "met" : "MISSED");
+            const struct {
+                const char *name;
+                double t;
+            } alt[] = {{"gemv, PDL successor at once", us_early},
+                       {"gemv, no PDL", us_nopdl},
+                       {"gemv, bulk copy kernel", us_bulk},
+                       {"gemv, register kernel (8 warps)", us_reg}};
+            for (const auto &a : alt)
+                if (a.t > 0)
+                    printf("| %s | %5d | %5d | %4d | %8.2f | %7.0f | %5.1f%% | %7.2f | %s |\n", a.name, sh.N, sh.K, M,
+                           a.t, bytes / (a.t * 1e3), 100.0 * bytes / (a.t * 1e3) / copy_gbs, bound,
+                           a.t <= bound ? "met" : "MISSED");
         } else {
             printf("| matmul_tq gemm | %5d | %5d | %4d | %8.2f | %7.0f | %5.1f%% | %6.0f TOPS | %.1f%% of 1979 |\n", sh.N,
                    sh.K, M, us, gbs, 100.0 * gbs / copy_gbs, tops, 100.0 * tops / 1979.0);
@@ -265,6 +282,15 @@ bool bench_norm_quant(bench_ctx &c) {
         printf("| rmsnorm_quantize | | %5d | 1 | %8.2f | | | 3.00 | %s |\n", K, us, us <= 3.0 ? "met" : "MISSED");
         printf("| rmsnorm_quantize, CUDA graph | | %5d | 1 | %8.2f | | | 3.00 | %s |\n", K, ug,
                ug <= 3.0 ? "met" : "MISSED");
+        if (trit_cuda_set_pdl(be, 2)) { // the successor started at once instead of after the wait
+            const double a = time_us(c, [&](int) { be->ops->rmsnorm_quantize(be, x, wn, 1, K, 1e-5f, q, s); });
+            const double b = time_graph_us(c, [&](int) { be->ops->rmsnorm_quantize(be, x, wn, 1, K, 1e-5f, q, s); });
+            if (a < 0 || b < 0)
+                return false;
+            printf("| rmsnorm_quantize PDL successor at once, stream / graph | | %5d | 1 | %8.2f / %.2f | | | 3.00 | |\n",
+                   K, a, b);
+        }
+        trit_cuda_set_pdl(be, 1);
         for (int threads : {256, 512}) { // other block sizes for the long rows, same kernel
             trit_cuda_set_quant_block(be, threads);
             const double a = time_us(c, [&](int) { be->ops->rmsnorm_quantize(be, x, wn, 1, K, 1e-5f, q, s); });

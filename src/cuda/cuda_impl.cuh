@@ -14,7 +14,8 @@ extern "C" {
 typedef struct cuda_impl {
     int device;
     int n_sm;
-    bool pdl;            /* programmatic dependent launch for the GEMV (sm_90+; trit_cuda_set_pdl) */
+    int pdl;             /* TQ_PDL_* (tq_kernels.cuh): programmatic dependent launch of the GEMV and the norm +
+                            quantize kernels (sm_90+; trit_cuda_set_pdl) */
     bool wgmma;          /* the wgmma GEMM can run here (compute capability 9.0; trit_cuda_set_wgmma) */
     int quant_block;     /* threads per row of the norm/quantize kernels for long rows; 0: QUANT_BLOCK */
     cudaStream_t stream;

@@ -14,10 +14,14 @@
  * per SM; 452 TOPS at 2048×13824×2560 against 419 for kernel4) */
 typedef tq_gemm6_cfg gemm_cfg;
 
+/* the bulk GEMV's consumer warps and ring slots (workbench kernel17) */
+#define BULK_WARPS 8
+#define BULK_SLOTS 4
+
 cudaError_t cuda_matmul_init(bool wgmma) {
     cudaError_t e = tq_gemm_init<gemm_cfg>();
     if (e == cudaSuccess && wgmma) // the same machines (compute capability 9.0) run the bulk GEMV
-        e = tq_gemv_bulk_init<8>();
+        e = tq_gemv_bulk_init<BULK_WARPS, BULK_SLOTS>();
     if (e == cudaSuccess && wgmma)
         e = tq_wgmma_init<tq_wg10_cfg>();
     if (e == cudaSuccess && wgmma)
@@ -109,20 +113,22 @@ extern "C" void trit_cuda_matmul_tq_kernel(trit_backend *be, const trit_tmat *w,
     // GEMV (H100, dev/cuda/NOTES.md): 8 warps per 16-row block while all blocks fit on the GPU at once (≈ 6 blocks
     // of 256 threads per SM), 4 warps for taller matrices so they still run in one wave; long rows (≥ 48 k blocks)
     // with at most 2 blocks per SM keep 8 supertiles per warp in flight
+    // (the bulk-copy GEMV is faster on some shapes launched back to back, 2560² 2.92 against 3.15 µs from a graph,
+    // but made the 2B-4T decode step slower, 428 against 497 tokens/s: not AUTO's choice)
     const int Nb = (w->N + 15) / 16, Kt = (w->K + 127) / 128;
+    const bool vec = w->K % 16 == 0 && aligned16;
+    const bool bulk_ok = ci->wgmma && M <= 16 && tq_gemv_bulk_fits(M, w->K, vec);
     const int gemv = Nb > 6 * ci->n_sm                 ? TRIT_CUDA_TQ_GEMV4
                      : Kt >= 48 && Nb <= 2 * ci->n_sm ? TRIT_CUDA_TQ_GEMV8L
                                                        : TRIT_CUDA_TQ_GEMV8;
-    const bool vec = w->K % 16 == 0 && aligned16;
-    const bool bulk_ok = ci->wgmma && M <= 16 && tq_gemv_bulk_fits(M, w->K, vec);
     if (kernel == TRIT_CUDA_TQ_AUTO)
         kernel = M <= 16 || !gemm_ok ? gemv : wgmma_ok ? TRIT_CUDA_TQ_WGMMA : TRIT_CUDA_TQ_GEMM;
     if (kernel == TRIT_CUDA_TQ_GEMV_BULK && !bulk_ok)
         kernel = TRIT_CUDA_TQ_GEMV8;
     if (kernel == TRIT_CUDA_TQ_GEMV_BULK) {
-        const cudaError_t e = tq_gemv_bulk_run<8>(ci->stream, ci->pdl, ci->n_sm, 2, (const uint4 *)w->data,
-                                                  (w->K + 127) / 128, q, s, M, w->N, w->K, segs_of(w), y, accumulate,
-                                                  vec);
+        const cudaError_t e = tq_gemv_bulk_run<BULK_WARPS, BULK_SLOTS>(ci->stream, ci->pdl, ci->n_sm, 2,
+                                                                       (const uint4 *)w->data, Kt, q, s, M, w->N, w->K,
+                                                                       segs_of(w), y, accumulate, vec);
         if (e != cudaSuccess)
             CUDA_RECORD(ci, TRIT_E_BACKEND, "CUDA matmul_tq gemv (bulk): %s", cudaGetErrorString(e));
         CUDA_LAUNCHED(ci, "matmul_tq gemv (bulk)");

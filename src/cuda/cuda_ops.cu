@@ -109,7 +109,10 @@ __global__ void rmsnorm_kernel(const float *x, const float *w, int K, float eps,
  * One block per row. VPT > 0: K ≤ VPT·blockDim, the row's values stay in registers (one memory round trip);
  * VPT == 0: any K, the value is recomputed from memory in each pass (same expression, same bits). */
 template <int MODE, int VPT>
-__global__ void quantize_kernel(const float *x, const float *w, int K, float eps, int act, int8_t *q, float *s) {
+__global__ void quantize_kernel(const float *x, const float *w, int K, float eps, int act, int8_t *q, float *s,
+                                int early) {
+    if (early) // TQ_PDL_EARLY: the next PDL-launched kernel (a GEMV) may start streaming its weights now
+        tq_pdl_trigger();
     __shared__ double redd[32];
     __shared__ float redf[32];
     const float *xm = x + (size_t)blockIdx.x * K * (MODE == 2 ? 2 : 1);
@@ -124,7 +127,8 @@ __global__ void quantize_kernel(const float *x, const float *w, int K, float eps
         }
     }
     tq_pdl_wait();
-    tq_pdl_trigger(); // the next PDL-launched kernel (a GEMV) may start streaming its weights now
+    if (!early)
+        tq_pdl_trigger();
     auto value = [&](int k) -> float {
         if (MODE == 2)
             return act_glu(xm[k], xm[K + k], act);
@@ -199,13 +203,9 @@ static cudaError_t launch_quantize_vpt(cuda_impl *ci, int block, const float *x,
     cfg.gridDim = dim3(M);
     cfg.blockDim = dim3(block);
     cfg.stream = ci->stream;
-    if (ci->pdl) {
-        attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-        attr[0].val.programmaticStreamSerializationAllowed = 1;
-        cfg.attrs = attr;
-        cfg.numAttrs = 1;
-    }
-    return cudaLaunchKernelEx(&cfg, quantize_kernel<MODE, VPT>, x, w, K, eps, act, q, s);
+    cfg.attrs = attr;
+    cfg.numAttrs = tq_pdl_attr(attr, ci->pdl);
+    return cudaLaunchKernelEx(&cfg, quantize_kernel<MODE, VPT>, x, w, K, eps, act, q, s, (int)(ci->pdl == TQ_PDL_EARLY));
 }
 
 template <int MODE>

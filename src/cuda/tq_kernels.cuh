@@ -154,14 +154,35 @@ __device__ __forceinline__ void tq_pdl_trigger() {
 #endif
 }
 
+/* How a kernel takes part in programmatic dependent launch (the back end's pdl setting):
+ *  TQ_PDL_OFF   launched in plain stream order;
+ *  TQ_PDL_LATE  launched with the attribute, lets its successor start once its own wait has returned;
+ *  TQ_PDL_EARLY launched with the attribute, lets its successor start at once: the successor's CTAs become
+ *               resident beside this kernel's and stream their weights while this kernel still runs. Safe because
+ *               every kernel launched with the attribute does nothing that depends on its predecessor before
+ *               tq_pdl_wait, which returns only when the predecessor (and, transitively, its own predecessors)
+ *               completed. */
+enum { TQ_PDL_OFF = 0, TQ_PDL_LATE = 1, TQ_PDL_EARLY = 2 };
+
+/* the launch attribute for a PDL mode; returns the number of attributes set (0 or 1) */
+static inline int tq_pdl_attr(cudaLaunchAttribute *attr, int pdl) {
+    if (pdl == TQ_PDL_OFF)
+        return 0;
+    attr->id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attr->val.programmaticStreamSerializationAllowed = 1;
+    return 1;
+}
+
 /* grid: Np/16 blocks; block: 32*WARPS threads. NT = token tiles of 8 (M ≤ 8*NT). UNROLL supertiles per batch,
  * double-buffered: the next batch's weights are in flight while the current one is multiplied. The first batch
  * is loaded before tq_pdl_wait (weights do not depend on the previous kernel), so under PDL it overlaps the
- * previous kernel's tail. */
+ * previous kernel's tail. early: the successor may start at once (TQ_PDL_EARLY), else after the wait. */
 template <int WARPS, int NT, bool VEC, int UNROLL>
 __global__ void __launch_bounds__(32 * WARPS)
     tq_gemv_kernel2(const uint4 *__restrict__ W, int Kt, const int8_t *__restrict__ q, const float *__restrict__ s,
-                    int M, int N, int K, tq_segs sg, float *__restrict__ y, int accumulate) {
+                    int M, int N, int K, tq_segs sg, float *__restrict__ y, int accumulate, int early) {
+    if (early)
+        tq_pdl_trigger();
     constexpr int STEP = WARPS * UNROLL;
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const int g = lane >> 2, t = lane & 3;
@@ -182,7 +203,8 @@ __global__ void __launch_bounds__(32 * WARPS)
     };
     load_batch(warp);
     tq_pdl_wait();
-    tq_pdl_trigger();
+    if (!early)
+        tq_pdl_trigger();
     for (int kb0 = warp; kb0 < Kt; kb0 += STEP) {
         uint4 cur[UNROLL];
 #pragma unroll
@@ -224,27 +246,24 @@ __global__ void __launch_bounds__(32 * WARPS)
     }
 }
 
-/* host: launch a GEMV variant, with programmatic dependent launch when pdl (sm_90+) */
+/* host: launch a GEMV variant in PDL mode pdl (TQ_PDL_*; sm_90+, ignored below) */
 template <int WARPS, int NT, bool VEC, int UNROLL>
-static inline cudaError_t tq_gemv_launch(cudaStream_t st, bool pdl, const uint4 *W, int Kt, const int8_t *q,
+static inline cudaError_t tq_gemv_launch(cudaStream_t st, int pdl, const uint4 *W, int Kt, const int8_t *q,
                                          const float *s, int M, int N, int K, tq_segs sg, float *y, int accumulate) {
     cudaLaunchConfig_t cfg = {};
     cudaLaunchAttribute attr[1];
     cfg.gridDim = dim3((N + 15) / 16);
     cfg.blockDim = dim3(32 * WARPS);
     cfg.stream = st;
-    if (pdl) {
-        attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-        attr[0].val.programmaticStreamSerializationAllowed = 1;
-        cfg.attrs = attr;
-        cfg.numAttrs = 1;
-    }
-    return cudaLaunchKernelEx(&cfg, tq_gemv_kernel2<WARPS, NT, VEC, UNROLL>, W, Kt, q, s, M, N, K, sg, y, accumulate);
+    cfg.attrs = attr;
+    cfg.numAttrs = tq_pdl_attr(attr, pdl);
+    return cudaLaunchKernelEx(&cfg, tq_gemv_kernel2<WARPS, NT, VEC, UNROLL>, W, Kt, q, s, M, N, K, sg, y, accumulate,
+                              (int)(pdl == TQ_PDL_EARLY));
 }
 
 /* all GEMV variants for M ≤ 16 tokens at once: picks NT and VEC. UNROLL: supertiles per warp and batch. */
 template <int WARPS, int UNROLL = 4>
-static inline cudaError_t tq_gemv_run(cudaStream_t st, bool pdl, const uint4 *W, int Kt, const int8_t *q,
+static inline cudaError_t tq_gemv_run(cudaStream_t st, int pdl, const uint4 *W, int Kt, const int8_t *q,
                                       const float *s, int M, int N, int K, tq_segs sg, float *y, int accumulate,
                                       bool vec) {
     if (M <= 8)

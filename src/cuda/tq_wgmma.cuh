@@ -38,11 +38,10 @@
 #define TQ_WGMMA_DEVICE 0
 #endif
 
-/* PERSIST: 1 or 2: one CTA per SM loops over the tiles, and the epilogue leaves by TMA stores from a swizzled
- * staging tile, so the next tile's MMAs start while the output drains (needs N % 4 == 0, no residual add). 1: one
- * staging tile for the CTA's rows; 2: one for a warpgroup's rows, which the two consumer warpgroups take in turn
- * (half the shared memory, so 128 × 256 tiles keep 4 stages). 0: one CTA per tile and the epilogue is written by
- * the threads from a padded tile in the freed stage buffers. */
+/* PERSIST 1: one CTA per SM loops over the tiles, and the epilogue leaves by TMA stores from a swizzled staging
+ * tile, so the next tile's MMAs could start while the output drains (needs N % 4 == 0, no residual add). Measured
+ * no faster than one CTA per tile (dev/cuda/NOTES.md): workbench only. 0: one CTA per tile and the epilogue is
+ * written by the threads from a padded tile in the freed stage buffers. */
 template <int MT_, int BT_, int STAGES_, int PERSIST_ = 0> struct tq_wg_cfg {
     static constexpr int PERSIST = PERSIST_;
     static constexpr int MT = MT_;                  // m64 tiles per consumer warpgroup
@@ -54,8 +53,8 @@ template <int MT_, int BT_, int STAGES_, int PERSIST_ = 0> struct tq_wg_cfg {
     static constexpr int WBYTES = RB * TQ_ST_BYTES; // weight supertiles per stage
     static constexpr int THREADS = 384;
     static constexpr int RING = STAGES * (BBYTES + WBYTES);
-    static constexpr int OUT = PERSIST == 1 ? BT * ROWS * 4 : PERSIST == 2 ? BT * ROWS * 2 : 0; // TMA staging
-    static constexpr int TOK = PERSIST == 1 ? BT * 8 : PERSIST == 2 ? BT * 16 : 0; // per-token s and 1/s
+    static constexpr int OUT = PERSIST ? BT * ROWS * 4 : 0; // TMA staging
+    static constexpr int TOK = PERSIST ? BT * 8 : 0;        // per-token s and 1/s
     static constexpr int SMEM = 1024 /* alignment slack */ + RING + OUT + TOK + 2 * STAGES * 8;
     static_assert(PERSIST || BT * (ROWS + 4) * 4 + BT * 8 + ROWS * 4 <= RING,
                   "the epilogue tile reuses the stage buffers");
@@ -67,7 +66,6 @@ typedef tq_wg_cfg<1, 128, 8> tq_wg12_cfg;       // kernel12: 128 rows × 128 tok
 typedef tq_wg_cfg<2, 128, 6> tq_wg13_cfg;       // kernel13: 256 rows × 128 tokens
 typedef tq_wg_cfg<1, 128, 7, 1> tq_wg30_cfg; // kernel30: persistent, 128 × 128 tiles
 typedef tq_wg_cfg<1, 192, 4, 1> tq_wg31_cfg; // kernel31: persistent, 128 × 192 tiles
-typedef tq_wg_cfg<1, 256, 4, 2> tq_wg32_cfg; // kernel32: persistent, 128 × 256, staging per warpgroup
 
 #if TQ_WGMMA_DEVICE
 template <int N> __device__ __forceinline__ void tq_wgmma(int32_t (&d)[N / 2], const uint32_t (&a)[4], uint64_t desc,
@@ -293,20 +291,11 @@ __global__ void __launch_bounds__(384, 1)
             tq_mbar_arrive(&empty[(c0 + kb) % C::STAGES]);
     };
 
-    if (C::PERSIST == 2 && cw == 1) // the staging tile is free for warpgroup 0's first epilogue
-        asm volatile("bar.arrive 2, 256;\n" ::: "memory");
     for (int tile = blockIdx.x; tile < n_tiles; tile += gridDim.x, c0 += Kt) {
         const int rb0 = (tile % n_rt) * C::RB, m0 = (tile / n_rt) * C::BT, n0 = rb0 * 16;
         float s_mine = 1.0f; // PERSIST 1: this thread's token of the tile, loaded while the MMAs run
         if (C::PERSIST == 1 && ct < C::BT && m0 + ct < M)
             s_mine = __ldg(&s[m0 + ct]);
-        constexpr int SPT = C::PERSIST == 2 ? C::BT / 128 : 1; // PERSIST 2: tokens per thread of a warpgroup
-        float s_pre[SPT];
-#pragma unroll
-        for (int j = 0; j < SPT; j++) {
-            const int tok = (ct & 127) + 128 * j;
-            s_pre[j] = C::PERSIST == 2 && tok < C::BT && m0 + tok < M ? __ldg(&s[m0 + tok]) : 1.0f;
-        }
 #pragma unroll
         for (int mt = 0; mt < C::MT; mt++)
 #pragma unroll
@@ -332,54 +321,6 @@ __global__ void __launch_bounds__(384, 1)
         if (tracer)
             tq_trace(42);
 
-        if (C::PERSIST == 2) {
-            // The two consumer warpgroups take the staging tile in turn: 0 waits until 1 has released it (bar 2),
-            // fills it with its 64·MT rows and stores them by TMA, releases it to 1 (bar 3) once the copy engine
-            // has read it; then 1 does the same. Each goes on to the next tile's MMAs as soon as it is done.
-            const int wt = ct & 127;
-            float *ts = tok_s + cw * 2 * C::BT, *tr = ts + C::BT;
-#pragma unroll
-            for (int j = 0; j < SPT; j++) {
-                ts[wt + 128 * j] = s_pre[j];
-                tr[wt + 128 * j] = s_pre[j] >= 1e-20f && s_pre[j] <= 1e30f ? __frcp_rn(s_pre[j]) : 0.0f;
-            }
-            asm volatile("bar.sync %0, 128;\n" ::"r"(4 + cw) : "memory");
-            asm volatile("bar.sync %0, 256;\n" ::"r"(2 + cw) : "memory");
-#pragma unroll
-            for (int mt = 0; mt < C::MT; mt++) {
-                const int rw = mt * 64 + wl * 16 + g; // row within the warpgroup's rows
-                const int row0 = (cw * C::MT) * 64 + rw;
-                const float gm[2] = {tq_seg_scale(sg, n0 + row0), tq_seg_scale(sg, n0 + row0 + 8)};
-#pragma unroll
-                for (int i = 0; i < C::BT / 8; i++)
-#pragma unroll
-                    for (int e = 0; e < 4; e++) {
-                        const int tok = 8 * i + 2 * t + (e & 1), row = rw + 8 * (e >> 1);
-                        const float sm = ts[tok], rm = tr[tok], x = (float)acc[mt][4 * i + e];
-                        const float q = __fmul_rn(x, rm);
-                        const float d = rm != 0.0f ? __fmaf_rn(__fmaf_rn(-q, sm, x), rm, q) : tq_div_slow(x, sm);
-                        const int r = row & 31;
-                        out[(row >> 5) * C::BT * 32 + tok * 32 + (((r >> 2) ^ (tok & 7)) << 2) + (r & 3)] =
-                            __fmul_rn(d, gm[e >> 1]);
-                    }
-            }
-            asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
-            asm volatile("bar.sync %0, 128;\n" ::"r"(4 + cw) : "memory");
-            if (wt == 0) {
-#pragma unroll
-                for (int b = 0; b < C::MT * 2; b++)
-                    asm volatile("cp.async.bulk.tensor.2d.global.shared::cta.bulk_group [%0, {%1, %2}], [%3];\n" ::"l"(
-                                     &ymap),
-                                 "r"(n0 + cw * C::MT * 64 + 32 * b), "r"(m0), "r"(tq_smem_addr(out + b * C::BT * 32))
-                                 : "memory");
-                asm volatile("cp.async.bulk.commit_group;\n" ::: "memory");
-                asm volatile("cp.async.bulk.wait_group.read 0;\n" ::: "memory"); // staging read: free again
-            }
-            asm volatile("bar.sync %0, 128;\n" ::"r"(4 + cw) : "memory");
-            if (cw == 0 || tile + (int)gridDim.x < n_tiles) // no release after the last tile: nobody waits
-                asm volatile("bar.arrive %0, 256;\n" ::"r"(3 - cw) : "memory");
-            continue;
-        }
         if (C::PERSIST == 1) {
             // TMA epilogue: y = acc / s · γ into the swizzled staging tile, then four box stores (32 rows each) that
             // clip the tails; the consumers go on to the next tile while the copy engine drains them.
@@ -485,7 +426,7 @@ __global__ void __launch_bounds__(384, 1)
         tq_trace(44);
         tq_trace(45, true);
     }
-    if ((C::PERSIST == 1 && ct == 0) || (C::PERSIST == 2 && (ct & 127) == 0))
+    if (C::PERSIST == 1 && ct == 0)
         asm volatile("cp.async.bulk.wait_group 0;\n" ::: "memory"); // the stores are done before the CTA ends
 #else
     __trap(); // never launched: tq_wgmma_supported() is false for this GPU
