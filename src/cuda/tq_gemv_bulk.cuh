@@ -7,9 +7,9 @@
  *  - CTA b owns the row blocks [b·Nb/G, (b+1)·Nb/G), which in the tile16x128 layout are ONE contiguous byte
  *    range; a producer warp streams it into a ring of up to SLOTS shared-memory chunks with cp.async.bulk, each
  *    chunk completing on its mbarrier. The first chunks are requested before griddepcontrol.wait: under
- *    programmatic dependent launch they arrive while the previous kernel still runs. With TQ_PDL_EARLY the
- *    kernel lets its own successor start at once; shared memory is sized to what the CTA needs, so two
- *    consecutive GEMVs' CTAs fit on one SM and the next one's weights stream while this one computes.
+ *    programmatic dependent launch they arrive while the previous kernel still runs (time stamps: 1.8–4.2 µs
+ *    after the CTA starts, before the wait returns). Shared memory is sized to what the launch needs, so two
+ *    consecutive GEMVs' CTAs fit on one SM.
  *  - After griddepcontrol.wait the consumers copy the M activation rows into shared memory, permuted so that a
  *    lane's 8 B-fragment words of a k block are 32 contiguous bytes (two 16-byte loads), and sum each row
  *    (Σq, see below).
@@ -19,7 +19,10 @@
  *    per k32 step for ILP, and adds its partial sums of a row block into shared memory (integer atomics: exact
  *    in any order) when it moves to the next row block (runs, not round robin: a warp meets few row blocks).
  *  - After the last chunk the consumers apply the epilogue of backend.h to the CTA's rows.
- * Needs compute capability 9.0+ (the dispatcher checks); other passes compile to a trap. */
+ * Measured (dev/cuda/NOTES.md, session 3): faster than the register GEMV on short-row shapes launched back to back
+ * from a graph (2560² 2.94 against 3.16 µs), slower on tall or long ones and in the 2B-4T decode step, so
+ * matmul_tq's AUTO does not pick it. Needs compute capability 9.0+ (the dispatcher checks); other passes compile
+ * to a trap. */
 #ifndef TRIT_CUDA_TQ_GEMV_BULK_CUH
 #define TRIT_CUDA_TQ_GEMV_BULK_CUH
 
