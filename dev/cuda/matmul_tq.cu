@@ -26,8 +26,9 @@
  *           swizzled shared memory (B), a producer warpgroup and two consumer warpgroups;
  *           128 rows × 256 tokens; kernel11: 128 × 192; kernel12: 128 × 128; kernel13: 256 × 128 (two m64 tiles per
  *           consumer). Epilogue: accumulators through a padded shared-memory tile, 16-byte stores.
- *  kernel30 kernel12 persistent (one CTA per SM loops over tiles) with a TMA-store epilogue from a swizzled
- *           staging tile, so a tile's output drains while the next tile's MMAs run. kernel31: 128 × 192.
+ *  kernel30 kernel12 persistent (one CTA per SM loops over tiles), the epilogue sliced: a tile's sums go to a
+ *           staging tile and the consumers write y from it in slices between the next tile's wgmma groups.
+ *           kernel31: 128 × 192. (Before: TMA-store epilogues, no faster than one CTA per tile.)
  *  (Removed after measuring, dev/cuda/NOTES.md: kernel32, persistent 128 × 256 with a staging tile per consumer
  *  warpgroup taken in turn, 217 µs at 2048×13824×2560; persistent variants whose stores, or also the epilogue
  *  arithmetic, moved to the producer warpgroup's spare warps, and 256 × 128 persistent tiles: 160–430 µs.)
@@ -414,8 +415,6 @@ int main(int argc, char **argv) {
                 const bool wg = (kn >= 10 && kn <= 13) || kn == 30 || kn == 31;
                 if (wg && (!wgmma || M <= 16 || K % 16))
                     continue;
-                if ((kn == 30 || kn == 31) && N % 4)
-                    continue; // the persistent kernels' TMA stores need 16-byte rows
                 const bool probe = kn == 22 || kn == 23 || kn == 25 || kn == 26; // timing probes: wrong results by design
                 if (probe && only != kn)
                     continue;

@@ -14,7 +14,8 @@
  *    two consumers of MT × 64 weight rows each. A STAGES-deep ring of full/empty mbarriers connects them.
  *  - int32 accumulators in registers; the epilogue of backend.h, (float)acc / s · γ rounded as the reference does
  *    (the division by Markstein's exact correction of acc · (1/s)), with the residual add when asked. It goes
- *    through shared memory so that the threads write y in 16-byte rows (C::PERSIST: by TMA stores instead).
+ *    through shared memory so that the threads write y in 16-byte rows (C::PERSIST: in slices overlapping the
+ *    next tile's MMAs).
  * H100 history and figures: dev/cuda/NOTES.md.
  * Needs K % 16 == 0 (the TMA row stride) and q 16-byte aligned; the dispatcher falls back to the mma.sync kernel
  * otherwise, and on GPUs other than compute capability 9.0. */
@@ -38,10 +39,12 @@
 #define TQ_WGMMA_DEVICE 0
 #endif
 
-/* PERSIST 1: one CTA per SM loops over the tiles, and the epilogue leaves by TMA stores from a swizzled staging
- * tile, so the next tile's MMAs could start while the output drains (needs N % 4 == 0, no residual add). Measured
- * no faster than one CTA per tile (dev/cuda/NOTES.md): workbench only. 0: one CTA per tile and the epilogue is
- * written by the threads from a padded tile in the freed stage buffers. */
+/* PERSIST 1: one CTA per SM loops over the tiles. A tile's int32 sums go to a padded staging tile of their own
+ * (not the stage buffers, which already hold the next tile's data), and while the next tile's MMAs run the
+ * consumers write y from it in slices, one slice after each wgmma group is issued (the warps would otherwise only
+ * wait for the group): the epilogue's arithmetic and stores overlap the tensor cores, and the output leaves spread
+ * over the tile instead of in one burst from every SM. The last tile's output is written after its MMAs.
+ * PERSIST 0: one CTA per tile; the staging tile reuses the freed stage buffers and y is written after the MMAs. */
 template <int MT_, int BT_, int STAGES_, int PERSIST_ = 0> struct tq_wg_cfg {
     static constexpr int PERSIST = PERSIST_;
     static constexpr int MT = MT_;                  // m64 tiles per consumer warpgroup
@@ -53,19 +56,19 @@ template <int MT_, int BT_, int STAGES_, int PERSIST_ = 0> struct tq_wg_cfg {
     static constexpr int WBYTES = RB * TQ_ST_BYTES; // weight supertiles per stage
     static constexpr int THREADS = 384;
     static constexpr int RING = STAGES * (BBYTES + WBYTES);
-    static constexpr int OUT = PERSIST ? BT * ROWS * 4 : 0; // TMA staging
-    static constexpr int TOK = PERSIST ? BT * 8 : 0;        // per-token s and 1/s
-    static constexpr int SMEM = 1024 /* alignment slack */ + RING + OUT + TOK + 2 * STAGES * 8;
-    static_assert(PERSIST || BT * (ROWS + 4) * 4 + BT * 8 + ROWS * 4 <= RING,
-                  "the epilogue tile reuses the stage buffers");
+    static constexpr int P = ROWS + 4;              // staging row pitch (int32): the pad spreads rows over banks
+    static constexpr int STAGE_OUT = BT * P * 4 + BT * 8 + ROWS * 4; // sums [BT][P], s and 1/s [BT], γ [ROWS]
+    static constexpr int OUT = PERSIST ? STAGE_OUT : 0; // PERSIST: the staging tile after the ring
+    static constexpr int SMEM = 1024 /* alignment slack */ + RING + OUT + 2 * STAGES * 8;
+    static_assert(PERSIST || STAGE_OUT <= RING, "the staging tile reuses the stage buffers");
     static_assert(SMEM <= 227 * 1024, "more shared memory than an SM has");
 };
 typedef tq_wg_cfg<1, 256, 5> tq_wg10_cfg;       // kernel10: 128 rows × 256 tokens
 typedef tq_wg_cfg<1, 192, 7> tq_wg11_cfg;       // kernel11: 128 rows × 192 tokens
 typedef tq_wg_cfg<1, 128, 8> tq_wg12_cfg;       // kernel12: 128 rows × 128 tokens
 typedef tq_wg_cfg<2, 128, 6> tq_wg13_cfg;       // kernel13: 256 rows × 128 tokens
-typedef tq_wg_cfg<1, 128, 7, 1> tq_wg30_cfg; // kernel30: persistent, 128 × 128 tiles
-typedef tq_wg_cfg<1, 192, 4, 1> tq_wg31_cfg; // kernel31: persistent, 128 × 192 tiles
+typedef tq_wg_cfg<1, 128, 7, 1> tq_wg30_cfg; // kernel30: persistent, 128 × 128 tiles, sliced epilogue
+typedef tq_wg_cfg<1, 192, 4, 1> tq_wg31_cfg; // kernel31: persistent, 128 × 192 tiles, sliced epilogue
 
 #if TQ_WGMMA_DEVICE
 template <int N> __device__ __forceinline__ void tq_wgmma(int32_t (&d)[N / 2], const uint32_t (&a)[4], uint64_t desc,
@@ -197,16 +200,17 @@ __device__ __forceinline__ void tq_trace(int, bool = false) {}
  * i / n_rt (neighbouring CTAs share the activation tile in L2). Block 384 threads; dynamic shared memory C::SMEM. */
 template <class C>
 __global__ void __launch_bounds__(384, 1)
-    tq_wgmma_kernel(const __grid_constant__ CUtensorMap qmap, const __grid_constant__ CUtensorMap wmap,
-                    const __grid_constant__ CUtensorMap ymap, int Kt, int n_rt, int n_tiles,
+    tq_wgmma_kernel(const __grid_constant__ CUtensorMap qmap, const __grid_constant__ CUtensorMap wmap, int Kt,
+                    int n_rt, int n_tiles,
                     const float *__restrict__ s, int M, int N, tq_segs sg, float *__restrict__ y, int accumulate) {
 #if TQ_WGMMA_DEVICE
     extern __shared__ uint8_t smem_raw[];
     uint8_t *smem = (uint8_t *)(((uintptr_t)smem_raw + 1023) & ~(uintptr_t)1023); // swizzle atoms: 1024-aligned
     uint8_t *sB = smem, *sW = smem + C::STAGES * C::BBYTES;
-    float *out = (float *)(smem + C::RING); // PERSIST: [ROWS / 32 boxes][BT tokens][32 rows], 128-byte swizzled
-    float *tok_s = (float *)(smem + C::RING + C::OUT), *tok_r = tok_s + C::BT;
-    uint64_t *full = (uint64_t *)(smem + C::RING + C::OUT + C::TOK), *empty = full + C::STAGES;
+    // the staging tile: int32 sums [BT][P], then per-token s and 1/s and per-row γ of the tile it holds
+    int32_t *tile_acc = (int32_t *)(C::PERSIST ? smem + C::RING : smem);
+    float *ts = (float *)(tile_acc + C::BT * C::P), *tr = ts + C::BT, *row_g = tr + C::BT;
+    uint64_t *full = (uint64_t *)(smem + C::RING + C::OUT), *empty = full + C::STAGES;
     const int wg = threadIdx.x / 128;
 
     if (threadIdx.x == 0) {
@@ -291,11 +295,54 @@ __global__ void __launch_bounds__(384, 1)
             tq_mbar_arrive(&empty[(c0 + kb) % C::STAGES]);
     };
 
+    // y from the staging tile: items [lo, hi) of the n_tok × ROWS/4 four-row groups of the tile at (m0, n0),
+    // spread over the 256 consumer threads; 16-byte stores where the rows allow
+    int pm0 = 0, pn0 = 0, pn_tok = 0; // the tile in the staging buffer (PERSIST: the previous one)
+    auto write_y = [&](int lo, int hi) {
+        const bool vec4 = N % 4 == 0 && pn0 + C::ROWS <= N;
+#pragma unroll 2
+        for (int idx = lo + ct; idx < hi; idx += 256) {
+            const int tok = idx / (C::ROWS / 4), r4 = 4 * (idx % (C::ROWS / 4));
+            const float sm = ts[tok], rm = tr[tok];
+            const int4 a4 = *(const int4 *)&tile_acc[tok * C::P + r4];
+            const float4 g4 = *(const float4 *)&row_g[r4];
+            const int32_t av[4] = {a4.x, a4.y, a4.z, a4.w};
+            const float gv[4] = {g4.x, g4.y, g4.z, g4.w};
+            float v[4];
+#pragma unroll
+            for (int c = 0; c < 4; c++) {
+                const float x = (float)av[c], q = __fmul_rn(x, rm);
+                // Markstein's correction is exact for |acc| < 2^31 when 1e-20 <= s <= 1e30
+                const float d = rm != 0.0f ? __fmaf_rn(__fmaf_rn(-q, sm, x), rm, q) : tq_div_slow(x, sm);
+                v[c] = __fmul_rn(d, gv[c]);
+            }
+            float *yp = y + (size_t)(pm0 + tok) * N + pn0 + r4;
+            if (vec4) {
+                float4 o = make_float4(v[0], v[1], v[2], v[3]);
+                if (accumulate) {
+                    const float4 h = *(const float4 *)yp;
+                    o = make_float4(__fadd_rn(h.x, o.x), __fadd_rn(h.y, o.y), __fadd_rn(h.z, o.z),
+                                    __fadd_rn(h.w, o.w));
+                }
+                *(float4 *)yp = o;
+            } else {
+#pragma unroll
+                for (int c = 0; c < 4; c++)
+                    if (pn0 + r4 + c < N)
+                        yp[c] = accumulate ? __fadd_rn(yp[c], v[c]) : v[c];
+            }
+        }
+    };
+    // PERSIST: the slice of the previous tile's output written after the wgmma group of k block kb is issued
+    auto slice = [&](int kb) {
+        if (C::PERSIST && pn_tok > 0) {
+            const long items = (long)pn_tok * (C::ROWS / 4);
+            write_y((int)(items * kb / Kt), (int)(items * (kb + 1) / Kt));
+        }
+    };
+
     for (int tile = blockIdx.x; tile < n_tiles; tile += gridDim.x, c0 += Kt) {
         const int rb0 = (tile % n_rt) * C::RB, m0 = (tile / n_rt) * C::BT, n0 = rb0 * 16;
-        float s_mine = 1.0f; // PERSIST 1: this thread's token of the tile, loaded while the MMAs run
-        if (C::PERSIST == 1 && ct < C::BT && m0 + ct < M)
-            s_mine = __ldg(&s[m0 + ct]);
 #pragma unroll
         for (int mt = 0; mt < C::MT; mt++)
 #pragma unroll
@@ -304,6 +351,7 @@ __global__ void __launch_bounds__(384, 1)
         load_decode(a0, 0);
         for (int kb = 0; kb < Kt; kb += 2) {
             issue(a0, kb);
+            slice(kb);
             tq_wgmma_wait<1>(); // the group of kb-1 is done: a1 and its stage are free
             if (kb >= 1)
                 release(kb - 1);
@@ -311,6 +359,7 @@ __global__ void __launch_bounds__(384, 1)
                 break;
             load_decode(a1, kb + 1);
             issue(a1, kb + 1);
+            slice(kb + 1);
             tq_wgmma_wait<1>(); // the group of kb is done: a0 and its stage are free
             release(kb);
             if (kb + 2 < Kt)
@@ -321,54 +370,9 @@ __global__ void __launch_bounds__(384, 1)
         if (tracer)
             tq_trace(42);
 
-        if (C::PERSIST == 1) {
-            // TMA epilogue: y = acc / s · γ into the swizzled staging tile, then four box stores (32 rows each) that
-            // clip the tails; the consumers go on to the next tile while the copy engine drains them.
-            if (ct == 0)
-                asm volatile("cp.async.bulk.wait_group.read 0;\n" ::: "memory"); // the last tile's stores read it
-            if (ct < C::BT) {
-                tok_s[ct] = s_mine;
-                // Markstein's correction is exact for |acc| < 2^31 when 1e-20 <= s <= 1e30
-                tok_r[ct] = s_mine >= 1e-20f && s_mine <= 1e30f ? __frcp_rn(s_mine) : 0.0f;
-            }
-            asm volatile("bar.sync 1, 256;\n" ::: "memory");
-#pragma unroll
-            for (int mt = 0; mt < C::MT; mt++) {
-                const int row0 = (cw * C::MT + mt) * 64 + wl * 16 + g;
-                const float gm[2] = {tq_seg_scale(sg, n0 + row0), tq_seg_scale(sg, n0 + row0 + 8)};
-#pragma unroll
-                for (int i = 0; i < C::BT / 8; i++)
-#pragma unroll
-                    for (int e = 0; e < 4; e++) {
-                        const int tok = 8 * i + 2 * t + (e & 1), row = row0 + 8 * (e >> 1);
-                        const float sm = tok_s[tok], rm = tok_r[tok], x = (float)acc[mt][4 * i + e];
-                        const float q = __fmul_rn(x, rm);
-                        const float d = rm != 0.0f ? __fmaf_rn(__fmaf_rn(-q, sm, x), rm, q) : tq_div_slow(x, sm);
-                        const int r = row & 31; // box row / 32, 16-byte chunk (r / 4) xor (token % 8)
-                        out[(row >> 5) * C::BT * 32 + tok * 32 + (((r >> 2) ^ (tok & 7)) << 2) + (r & 3)] =
-                            __fmul_rn(d, gm[e >> 1]);
-                    }
-            }
-            asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); // visible to the copy engine
-            asm volatile("bar.sync 1, 256;\n" ::: "memory");
-            if (ct == 0) {
-#pragma unroll
-                for (int b = 0; b < C::ROWS / 32; b++)
-                    asm volatile("cp.async.bulk.tensor.2d.global.shared::cta.bulk_group [%0, {%1, %2}], [%3];\n" ::"l"(
-                                     &ymap),
-                                 "r"(n0 + 32 * b), "r"(m0), "r"(tq_smem_addr(out + b * C::BT * 32))
-                                 : "memory");
-                asm volatile("cp.async.bulk.commit_group;\n" ::: "memory");
-            }
-            continue;
-        }
-
-        // Epilogue through shared memory: the accumulators go to a [token][row] int32 tile in the freed stage
-        // buffers (one tile per CTA here), then a rolled loop writes y row by row with 16-byte stores.
+        // the sums into the staging tile, once every consumer is done with what it holds (the previous tile's
+        // slices; PERSIST 0: the stage buffers it overlays)
         asm volatile("bar.sync 1, 256;\n" ::: "memory");
-        int32_t *tile_acc = (int32_t *)smem; // [BT][ROWS + 4]: the pad spreads the 8 rows g of a store over the banks
-        constexpr int P = C::ROWS + 4;
-        float *ts = (float *)(smem + C::BT * P * 4), *tr = ts + C::BT, *row_g = tr + C::BT;
         for (int i = ct; i < C::BT; i += 256) {
             const float sm = m0 + i < M ? __ldg(&s[m0 + i]) : 1.0f;
             ts[i] = sm;
@@ -383,51 +387,21 @@ __global__ void __launch_bounds__(384, 1)
             for (int i = 0; i < C::BT / 8; i++)
 #pragma unroll
                 for (int e = 0; e < 4; e++)
-                    tile_acc[(8 * i + 2 * t + (e & 1)) * P + row + 8 * (e >> 1)] = acc[mt][4 * i + e];
+                    tile_acc[(8 * i + 2 * t + (e & 1)) * C::P + row + 8 * (e >> 1)] = acc[mt][4 * i + e];
         }
         asm volatile("bar.sync 1, 256;\n" ::: "memory");
         if (tracer)
             tq_trace(43);
-        const bool vec4 = N % 4 == 0 && n0 + C::ROWS <= N;
-        const int n_tok = min(C::BT, M - m0);
-#pragma unroll 4
-        for (int idx = ct; idx < n_tok * (C::ROWS / 4); idx += 256) {
-            const int tok = idx / (C::ROWS / 4), r4 = 4 * (idx % (C::ROWS / 4));
-            const float sm = ts[tok], rm = tr[tok];
-            const int4 a4 = *(const int4 *)&tile_acc[tok * P + r4];
-            const float4 g4 = *(const float4 *)&row_g[r4];
-            const int32_t av[4] = {a4.x, a4.y, a4.z, a4.w};
-            const float gv[4] = {g4.x, g4.y, g4.z, g4.w};
-            float v[4];
-#pragma unroll
-            for (int c = 0; c < 4; c++) {
-                const float x = (float)av[c], q = __fmul_rn(x, rm);
-                const float d = rm != 0.0f ? __fmaf_rn(__fmaf_rn(-q, sm, x), rm, q) : tq_div_slow(x, sm);
-                v[c] = __fmul_rn(d, gv[c]);
-            }
-            float *yp = y + (size_t)(m0 + tok) * N + n0 + r4;
-            if (vec4) {
-                float4 o = make_float4(v[0], v[1], v[2], v[3]);
-                if (accumulate) {
-                    const float4 h = *(const float4 *)yp;
-                    o = make_float4(__fadd_rn(h.x, o.x), __fadd_rn(h.y, o.y), __fadd_rn(h.z, o.z),
-                                    __fadd_rn(h.w, o.w));
-                }
-                *(float4 *)yp = o;
-            } else {
-#pragma unroll
-                for (int c = 0; c < 4; c++)
-                    if (n0 + r4 + c < N)
-                        yp[c] = accumulate ? __fadd_rn(yp[c], v[c]) : v[c];
-            }
-        }
+        pm0 = m0, pn0 = n0, pn_tok = min(C::BT, M - m0);
+        if (!C::PERSIST)
+            write_y(0, pn_tok * (C::ROWS / 4));
     }
+    if (C::PERSIST && pn_tok > 0) // the last tile's output
+        write_y(0, pn_tok * (C::ROWS / 4));
     if (tracer) {
         tq_trace(44);
         tq_trace(45, true);
     }
-    if (C::PERSIST == 1 && ct == 0)
-        asm volatile("cp.async.bulk.wait_group 0;\n" ::: "memory"); // the stores are done before the CTA ends
 #else
     __trap(); // never launched: tq_wgmma_supported() is false for this GPU
 #endif
@@ -462,20 +436,17 @@ template <class C> static inline cudaError_t tq_wgmma_init() {
     return cudaFuncSetAttribute(tq_wgmma_kernel<C>, cudaFuncAttributeMaxDynamicSharedMemorySize, C::SMEM);
 }
 
-/* host: launch GEMM variant C. q: [M][K] int8, K % 16 == 0, 16-byte aligned; C::PERSIST also needs N % 4 == 0,
- * y 16-byte aligned and accumulate == 0 (tq_wgmma_persist_ok). n_sm: the SMs a persistent grid covers. */
-static inline bool tq_wgmma_persist_ok(int N, const float *y, int accumulate) {
-    return N % 4 == 0 && ((uintptr_t)y & 15) == 0 && !accumulate;
-}
+/* host: launch GEMM variant C. q: [M][K] int8, K % 16 == 0, 16-byte aligned. n_sm: the SMs a persistent grid
+ * covers. */
 template <class C>
 static inline cudaError_t tq_wgmma_launch(cudaStream_t st, const uint4 *W, int Kt, const int8_t *q, const float *s,
                                           int M, int N, int K, tq_segs sg, float *y, int accumulate, int n_sm = 132) {
     PFN_cuTensorMapEncodeTiled_v12000 encode = tq_encode_fn();
     if (!encode)
         return cudaErrorNotSupported;
-    if (K % 16 || ((uintptr_t)q & 15) || (C::PERSIST && !tq_wgmma_persist_ok(N, y, accumulate)))
+    if (K % 16 || ((uintptr_t)q & 15))
         return cudaErrorInvalidValue;
-    CUtensorMap qmap, wmap, ymap;
+    CUtensorMap qmap, wmap;
     const cuuint64_t dims[2] = {(cuuint64_t)K, (cuuint64_t)M};
     const cuuint64_t strides[1] = {(cuuint64_t)K};
     const cuuint32_t box[2] = {128, (cuuint32_t)C::BT};
@@ -493,23 +464,12 @@ static inline cudaError_t tq_wgmma_launch(cudaStream_t st, const uint4 *W, int K
                CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_NONE, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
                CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) != CUDA_SUCCESS)
         return cudaErrorInvalidValue;
-    // y for the TMA stores: boxes of 32 rows (128 bytes, the swizzle span) × BT tokens
-    memset(&ymap, 0, sizeof ymap);
-    if (C::PERSIST) {
-        const cuuint64_t ydims[2] = {(cuuint64_t)N, (cuuint64_t)M};
-        const cuuint64_t ystrides[1] = {(cuuint64_t)N * 4};
-        const cuuint32_t ybox[2] = {32, (cuuint32_t)C::BT}; // both staging kinds store boxes of 32 rows
-        if (encode(&ymap, CU_TENSOR_MAP_DATA_TYPE_FLOAT32, 2, (void *)y, ydims, ystrides, ybox, estr,
-                   CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_NONE,
-                   CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) != CUDA_SUCCESS)
-            return cudaErrorInvalidValue;
-    }
     const int n_rt = (N + C::ROWS - 1) / C::ROWS;
     const long tiles = (long)n_rt * ((M + C::BT - 1) / C::BT);
     if (tiles > 0x7fffffff)
         return cudaErrorInvalidConfiguration;
     const int grid = C::PERSIST ? (int)(tiles < n_sm ? tiles : n_sm) : (int)tiles;
-    tq_wgmma_kernel<C><<<grid, C::THREADS, C::SMEM, st>>>(qmap, wmap, ymap, Kt, n_rt, (int)tiles, s, M, N, sg, y,
+    tq_wgmma_kernel<C><<<grid, C::THREADS, C::SMEM, st>>>(qmap, wmap, Kt, n_rt, (int)tiles, s, M, N, sg, y,
                                                           accumulate);
     return cudaGetLastError();
 }
