@@ -300,7 +300,7 @@ __global__ void __launch_bounds__(384, 1)
     int pm0 = 0, pn0 = 0, pn_tok = 0; // the tile in the staging buffer (PERSIST: the previous one)
     auto write_y = [&](int lo, int hi) {
         const bool vec4 = N % 4 == 0 && pn0 + C::ROWS <= N;
-#pragma unroll 2
+#pragma unroll 4
         for (int idx = lo + ct; idx < hi; idx += 256) {
             const int tok = idx / (C::ROWS / 4), r4 = 4 * (idx % (C::ROWS / 4));
             const float sm = ts[tok], rm = tr[tok];
