@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "backend/backend.h"
+#include "core/fp16.h"
 #include "cpu/ref/ref.h"
 
 static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
@@ -60,8 +61,32 @@ static void test_pack_roundtrip_and_matmul(void **state) {
             float want = y[i] + y[i];
             assert_memory_equal(&y2[i], &want, sizeof want);
         }
+        // bf16 output: the f32 result rounded; accumulate rounds f32(bf16 y) + v
+        uint16_t *h = malloc(sizeof(uint16_t) * M * N), *h2 = malloc(sizeof(uint16_t) * M * N);
+        trit_ref_matmul_tq_bf16(&w, q, s, M, h, 0);
+        for (int i = 0; i < M * N; i++)
+            assert_int_equal(h[i], trit_f32_to_bf16(y[i]));
+        memcpy(h2, h, sizeof(uint16_t) * M * N);
+        trit_ref_matmul_tq_bf16(&w, q, s, M, h2, 1);
+        for (int i = 0; i < M * N; i++)
+            assert_int_equal(h2[i], trit_f32_to_bf16(trit_bf16_to_f32(h[i]) + y[i]));
         trit_ref_tmat_free(&w);
-        free(codes), free(q), free(s), free(y), free(y2);
+        free(codes), free(q), free(s), free(y), free(y2), free(h), free(h2);
+    }
+}
+
+/* the rounding the bf16 outputs rely on: nearest, ties to even, NaN quiet, overflow to infinity */
+static void test_bf16_rounding(void **state) {
+    const struct {
+        uint32_t f;
+        uint16_t want;
+    } cases[] = {{0x3f800000u, 0x3f80}, {0x3f808000u, 0x3f80}, {0x3f818000u, 0x3f82}, {0x3f808001u, 0x3f81},
+                 {0xbf80ffffu, 0xbf81}, {0x7f7fffffu, 0x7f80}, {0x7f800000u, 0x7f80}, {0x7f800001u, 0x7fc0},
+                 {0xffc00000u, 0xffc0}, {0x00000001u, 0x0000}, {0x80000000u, 0x8000}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        float f;
+        memcpy(&f, &cases[i].f, sizeof f);
+        assert_int_equal(trit_f32_to_bf16(f), cases[i].want);
     }
 }
 
@@ -277,6 +302,7 @@ static void test_backend_table(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pack_roundtrip_and_matmul),
+        cmocka_unit_test(test_bf16_rounding),
         cmocka_unit_test(test_pack_rejects_bad_input),
         cmocka_unit_test(test_quantize),
         cmocka_unit_test(test_rmsnorm_and_fused),

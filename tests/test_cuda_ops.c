@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "backend/backend.h"
+#include "core/fp16.h"
 #include "cpu/ref/ref.h"
 #include "cuda/cuda.h"
 
@@ -94,6 +95,13 @@ static void check_bytes(const char *what, const void *got, const void *want, siz
         memcpy(&fa, a + e * 4, 4);
         memcpy(&fb, b + e * 4, 4);
         fail_msg("%s: element %zu differs (got %.9g, want %.9g)", what, e, (double)fa, (double)fb);
+    }
+    if (elem == 2) {
+        uint16_t ha, hb;
+        memcpy(&ha, a + e * 2, 2);
+        memcpy(&hb, b + e * 2, 2);
+        fail_msg("%s: element %zu differs (got bf16 0x%04x = %.9g, want 0x%04x = %.9g)", what, e, ha,
+                 (double)trit_bf16_to_f32(ha), hb, (double)trit_bf16_to_f32(hb));
     }
     fail_msg("%s: element %zu differs (got %d, want %d)", what, e, (int)(int8_t)a[e], (int)(int8_t)b[e]);
 }
@@ -196,8 +204,9 @@ static const mm_case mm_cases[] = {
 
 /* one shape: the ref result once per accumulate mode, then every CUDA kernel against it */
 static void run_mm_case(const mm_case *mc) {
-    static const int kernels[] = {TRIT_CUDA_TQ_AUTO, TRIT_CUDA_TQ_GEMV4, TRIT_CUDA_TQ_GEMV8, TRIT_CUDA_TQ_GEMM,
-                                  TRIT_CUDA_TQ_WGMMA, TRIT_CUDA_TQ_GEMV_BULK, TRIT_CUDA_TQ_GEMV8L};
+    static const int kernels[] = {TRIT_CUDA_TQ_AUTO,      TRIT_CUDA_TQ_GEMV4,    TRIT_CUDA_TQ_GEMV8,
+                                  TRIT_CUDA_TQ_GEMM,      TRIT_CUDA_TQ_WGMMA,    TRIT_CUDA_TQ_GEMV_BULK,
+                                  TRIT_CUDA_TQ_GEMV8L,    TRIT_CUDA_TQ_WGMMA_PERSIST};
     const int32_t N = mc->N, K = mc->K, M = mc->M;
     int8_t *codes = xmalloc((size_t)N * K), *q = xmalloc((size_t)M * K);
     for (size_t i = 0; i < (size_t)N * K; i++)
@@ -206,6 +215,8 @@ static void run_mm_case(const mm_case *mc) {
         q[i] = (int8_t)(rnd() & 0xff); // all of -128..127
     float *s = xmalloc(sizeof(float) * M), *y0 = xmalloc(sizeof(float) * M * N);
     float *y = xmalloc(sizeof(float) * M * N), *y_ref = xmalloc(sizeof(float) * M * N);
+    uint16_t *y16 = xmalloc(sizeof(uint16_t) * M * N), *y16_ref = xmalloc(sizeof(uint16_t) * M * N);
+    uint16_t *y16_0 = xmalloc(sizeof(uint16_t) * M * N);
     fill(s, M, 1.0f, 200.0f);
     fill(y0, (size_t)M * N, -5.0f, 5.0f);
     trit_tmat wr = {.N = N, .K = K, .n_seg = mc->n_seg}, wc;
@@ -232,11 +243,25 @@ static void run_mm_case(const mm_case *mc) {
                      mc->n_seg, kernels[kn], acc);
             check_bytes(what, y, y_ref, sizeof(float) * M * N, 4);
         }
+        // bf16 output: the f32 result rounded, the residual added to the bf16 value widened
+        for (size_t i = 0; i < (size_t)M * N; i++)
+            y16_0[i] = trit_f32_to_bf16(y0[i]);
+        memcpy(y16_ref, y16_0, sizeof(uint16_t) * M * N);
+        trit_ref_matmul_tq_bf16(&wr, q, s, M, y16_ref, acc);
+        for (size_t kn = 0; kn < sizeof kernels / sizeof kernels[0]; kn++) {
+            assert_int_equal(be->ops->upload(be, dy, y16_0, sizeof(uint16_t) * M * N, &err), TRIT_OK);
+            trit_cuda_matmul_tq_out(be, &wc, dq, ds, M, dy, TRIT_DT_BF16, acc, kernels[kn]);
+            down(y16, dy, sizeof(uint16_t) * M * N);
+            char what[128];
+            snprintf(what, sizeof what, "matmul_tq bf16 out N=%d K=%d M=%d segs=%d kernel=%d accumulate=%d", N, K,
+                     M, mc->n_seg, kernels[kn], acc);
+            check_bytes(what, y16, y16_ref, sizeof(uint16_t) * M * N, 2);
+        }
     }
     be->ops->tmat_free(be, &wc);
     trit_ref_tmat_free(&wr);
     be->ops->free(be, dq), be->ops->free(be, ds), be->ops->free(be, dy);
-    free(codes), free(q), free(s), free(y0), free(y), free(y_ref);
+    free(codes), free(q), free(s), free(y0), free(y), free(y_ref), free(y16), free(y16_ref), free(y16_0);
 }
 
 static void test_matmul_tq(void **state) {

@@ -26,9 +26,10 @@
  *           swizzled shared memory (B), a producer warpgroup and two consumer warpgroups;
  *           128 rows × 256 tokens; kernel11: 128 × 192; kernel12: 128 × 128; kernel13: 256 × 128 (two m64 tiles per
  *           consumer). Epilogue: accumulators through a padded shared-memory tile, 16-byte stores.
- *  kernel30 kernel12 persistent (one CTA per SM loops over tiles), the epilogue sliced: a tile's sums go to a
- *           staging tile and the consumers write y from it in slices between the next tile's wgmma groups.
- *           kernel31: 128 × 192. (Before: TMA-store epilogues, no faster than one CTA per tile.)
+ *  kernel30 kernel12 persistent (one CTA per SM loops over tiles): a tile's sums go to a staging tile of their
+ *           own, so the producer streams the next tile's k blocks while y is written. kernel31: 128 × 192.
+ *           (Before: TMA-store epilogues, no faster than one CTA per tile; y written in slices between the next
+ *           tile's wgmma groups: the k blocks took twice as long.)
  *  (Removed after measuring, dev/cuda/NOTES.md: kernel32, persistent 128 × 256 with a staging tile per consumer
  *  warpgroup taken in turn, 217 µs at 2048×13824×2560; persistent variants whose stores, or also the epilogue
  *  arithmetic, moved to the producer warpgroup's spare warps, and 256 × 128 persistent tiles: 160–430 µs.)
@@ -43,6 +44,8 @@
  *           become resident beside this one's and stream their weights while it runs.
  *  kernel44, 45 = kernel16, 17 with TQ_PDL_EARLY; kernel46: 16 consumer warps; kernel47: 6 ring slots;
  *           kernel48: both (all ≤ 1 CTA per SM, early).
+ *  kernel50..53 = kernel10, 11, 12, 31 with bf16 output (the f32 result rounded to nearest even): the bytes
+ *           cuBLAS bf16 writes.
  *  cublas   cuBLAS bf16 GEMM (cublasGemmEx, f32 accumulate, bf16 out) on the same shape: the baseline.
  *
  * main: for every shape, every version and every M, validate (CPU int64 at M = 1, kernel1 to M = 16, kernel2 beyond),
@@ -62,6 +65,7 @@
 #include "cuda/tq_kernels.cuh"
 #include "cuda/tq_gemv_bulk.cuh"
 #include "cuda/tq_wgmma.cuh"
+#include "core/fp16.h"
 
 #define CK(call)                                                                                     \
     do {                                                                                             \
@@ -103,6 +107,7 @@ struct problem {
     const float *s;
     float *y;
     float gamma;
+    uint16_t *y16; // bf16 output (kernel50..53)
 };
 
 static int g_n_sm = 132;
@@ -167,6 +172,18 @@ static void run_kernel(int kernel, const problem &p, cudaStream_t st) {
             else
                 CK((tq_gemv_bulk_run<8, 4>(st, pdl, g_n_sm, cps, p.w2, Kt, q, p.s + m0, mc, p.N, p.K, sg, y, 0, vec)));
         }
+        break;
+    case 50:
+        CK((tq_wgmma_launch<tq_wg10_cfg, uint16_t>(st, p.w2, Kt, p.q, p.s, p.M, p.N, p.K, sg, p.y16, 0)));
+        break;
+    case 51:
+        CK((tq_wgmma_launch<tq_wg11_cfg, uint16_t>(st, p.w2, Kt, p.q, p.s, p.M, p.N, p.K, sg, p.y16, 0)));
+        break;
+    case 52:
+        CK((tq_wgmma_launch<tq_wg12_cfg, uint16_t>(st, p.w2, Kt, p.q, p.s, p.M, p.N, p.K, sg, p.y16, 0)));
+        break;
+    case 53:
+        CK((tq_wgmma_launch<tq_wg31_cfg, uint16_t>(st, p.w2, Kt, p.q, p.s, p.M, p.N, p.K, sg, p.y16, 0, g_n_sm)));
         break;
     case 30:
         CK(tq_wgmma_launch<tq_wg30_cfg>(st, p.w2, Kt, p.q, p.s, p.M, p.N, p.K, sg, p.y, 0, g_n_sm));
@@ -296,6 +313,10 @@ int main(int argc, char **argv) {
         CK(tq_wgmma_init<tq_wg13_cfg>());
         CK(tq_wgmma_init<tq_wg30_cfg>());
         CK(tq_wgmma_init<tq_wg31_cfg>());
+        CK((tq_wgmma_init<tq_wg10_cfg, uint16_t>()));
+        CK((tq_wgmma_init<tq_wg11_cfg, uint16_t>()));
+        CK((tq_wgmma_init<tq_wg12_cfg, uint16_t>()));
+        CK((tq_wgmma_init<tq_wg31_cfg, uint16_t>()));
         CK((tq_gemv_bulk_init<8, 4>()));
         CK((tq_gemv_bulk_init<16, 4>()));
         CK((tq_gemv_bulk_init<8, 6>()));
@@ -356,6 +377,8 @@ int main(int argc, char **argv) {
         CK(cudaMemcpy(s, hs.data(), sizeof(float) * Mmax, cudaMemcpyHostToDevice));
         CK(cudaMalloc(&y, sizeof(float) * Mmax * N));
         CK(cudaMalloc(&yref, sizeof(float) * Mmax * N));
+        uint16_t *y16;
+        CK(cudaMalloc(&y16, sizeof(uint16_t) * Mmax * N));
         // cuBLAS bf16 operands: W [N][K] (enough copies to miss L2 too), X [M][K], Y [M][N]
         const size_t wb16 = (size_t)N * K * 2;
         const int R16 = (int)std::max<size_t>(2, 3 * l2 / wb16 + 1);
@@ -383,7 +406,7 @@ int main(int argc, char **argv) {
         if (one_m)
             mlist.assign(1, one_m);
         for (int M : mlist) {
-            problem p = {N, K, M, w8, (const uint4 *)w2, q, s, y, gamma};
+            problem p = {N, K, M, w8, (const uint4 *)w2, q, s, y, gamma, y16};
             // the oracle: CPU int64 at M = 1; kernel1 (checked there) up to M = 16; kernel2 (checked at M ≤ 16)
             // beyond, where the naive kernel would take seconds
             std::vector<float> want((size_t)M * N), got((size_t)M * N);
@@ -403,16 +426,20 @@ int main(int argc, char **argv) {
                 CK(cudaGetLastError());
                 CK(cudaMemcpy(want.data(), yref, sizeof(float) * M * N, cudaMemcpyDeviceToHost));
             }
-            const int kernels[] = {1,  2,  3,  8,  9,  14, 15, 40, 41, 42, 43, 16, 17, 44, 45,
-                                   46, 47, 48, 4,  5,  6,  7,  10, 11, 12, 13, 30, 31};
-            double best = 1e30;
+            const int kernels[] = {1,  2,  3,  8,  9,  14, 15, 40, 41, 42, 43, 16, 17, 44, 45, 46,
+                                   47, 48, 4,  5,  6,  7,  10, 11, 12, 13, 30, 31, 50, 51, 52, 53};
+            std::vector<uint16_t> want16((size_t)M * N), got16((size_t)M * N);
+            for (size_t i = 0; i < want16.size(); i++)
+                want16[i] = trit_f32_to_bf16(want[i]);
+            double best = 1e30, best16 = 1e30;
             for (int kn : kernels) {
                 if (only && kn != only)
                     continue;
                 const bool bulk = kn == 16 || kn == 17 || (kn >= 44 && kn <= 48);
                 const bool gemv = kn == 2 || kn == 3 || kn == 8 || kn == 9 || kn == 14 || kn == 15 ||
                                   (kn >= 40 && kn <= 43) || bulk;
-                const bool wg = (kn >= 10 && kn <= 13) || kn == 30 || kn == 31;
+                const bool bf = kn >= 50 && kn <= 53;
+                const bool wg = (kn >= 10 && kn <= 13) || kn == 30 || kn == 31 || bf;
                 if (wg && (!wgmma || M <= 16 || K % 16))
                     continue;
                 const bool probe = kn == 22 || kn == 23 || kn == 25 || kn == 26; // timing probes: wrong results by design
@@ -426,13 +453,21 @@ int main(int argc, char **argv) {
                     (kn == 4 && K % 16))
                     continue; // naive at large M: seconds; GEMM tiles at M ≤ 16 / chunked GEMV at large M: no contest
                 CK(cudaMemset(y, 0xff, sizeof(float) * M * N)); // NaN poison: every output must be written
+                CK(cudaMemset(y16, 0xff, sizeof(uint16_t) * M * N));
                 run_kernel(kn, p, st);
                 CK(cudaStreamSynchronize(st));
                 CK(cudaGetLastError());
-                CK(cudaMemcpy(got.data(), y, sizeof(float) * M * N, cudaMemcpyDeviceToHost));
-                if (memcmp(got.data(), want.data(), sizeof(float) * M * N) != 0) {
+                if (bf) {
+                    CK(cudaMemcpy(got16.data(), y16, sizeof(uint16_t) * M * N, cudaMemcpyDeviceToHost));
+                    for (size_t i = 0; i < got16.size(); i++)
+                        got[i] = trit_bf16_to_f32(got16[i]);
+                }
+                else
+                    CK(cudaMemcpy(got.data(), y, sizeof(float) * M * N, cudaMemcpyDeviceToHost));
+                if (bf ? memcmp(got16.data(), want16.data(), sizeof(uint16_t) * M * N) != 0
+                       : memcmp(got.data(), want.data(), sizeof(float) * M * N) != 0) {
                     size_t i = 0;
-                    while (!memcmp(&got[i], &want[i], 4))
+                    while (bf ? got16[i] == want16[i] : !memcmp(&got[i], &want[i], 4))
                         i++;
                     printf("| %d | %d | %d | kernel%d | MISMATCH at m=%zu n=%zu: %.9g vs %.9g | | | | | |\n", N, K, M, kn,
                            i / N, i % N, (double)got[i], (double)want[i]);
@@ -457,7 +492,10 @@ int main(int argc, char **argv) {
                         st);
                 const double gbs = (double)wbytes / (us * 1e3);
                 const double bound = std::max(3.0, (double)wbytes / (0.7 * copy_gbs * 1e3));
-                best = std::min(best, us);
+                if (bf)
+                    best16 = std::min(best16, us);
+                else
+                    best = std::min(best, us);
                 if (M <= 16) {
                     printf("| %d | %d | %d | kernel%d | %.2f | %.0f | %.1f%% | %.2f | %s | | |\n", N, K, M, kn, us, gbs,
                            100.0 * gbs / copy_gbs, bound, us <= bound ? "met" : "missed");
@@ -482,6 +520,10 @@ int main(int argc, char **argv) {
             if (best < 1e29)
                 printf("| %d | %d | %d | cublas bf16 | %.2f | | | %.0f TFLOPS | | %.2f | %.2fx (best W2A8 %.2f µs) |\n",
                        N, K, M, ub, 2.0 * M * N * K / (ub * 1e6), ub, ub / best, best);
+            if (best16 < 1e29)
+                printf("| %d | %d | %d | cublas bf16 | %.2f | | | | | %.2f | %.2fx (best W2A8 with bf16 output %.2f "
+                       "µs) |\n",
+                       N, K, M, ub, ub, ub / best16, best16);
         }
         CK(cudaFree(w2));
         CK(cudaFree(w8));
@@ -489,6 +531,7 @@ int main(int argc, char **argv) {
         CK(cudaFree(s));
         CK(cudaFree(y));
         CK(cudaFree(yref));
+        CK(cudaFree(y16));
         CK(cudaFree(W16));
         CK(cudaFree(X16));
         CK(cudaFree(Y16));

@@ -25,12 +25,22 @@ enum {
                                     shared memory, the CTA's whole slice requested before the PDL wait (not AUTO's
                                     choice: slower in the decode step); where it does not apply it runs GEMV8 */
     TRIT_CUDA_TQ_WGMMA = 10, /* M > 16 on compute capability 9.0: wgmma, weights as the register operand, TMA
-                                activations; the tile is chosen by shape. Elsewhere it runs TRIT_CUDA_TQ_GEMM. */
+                                activations; the tile is chosen by shape (large M: the persistent kernel below).
+                                Elsewhere it runs TRIT_CUDA_TQ_GEMM. */
+    TRIT_CUDA_TQ_WGMMA_PERSIST = 31, /* the same, one CTA per SM looping over 128 × 192 tiles: a tile's output is
+                                        written while the next tile's data streams in */
 };
 
 /* ops->matmul_tq with an explicit kernel; a GEMV kernel with M > 16 runs in chunks of 16 tokens. */
 void trit_cuda_matmul_tq_kernel(trit_backend *be, const trit_tmat *w, const int8_t *q, const float *s, int32_t M,
                                 float *y, int accumulate, int kernel);
+
+/* The same with the output type: ydt TRIT_DT_F32 (y is float [M][N]) or TRIT_DT_BF16 (y is uint16_t [M][N] of bf16
+ * bits: the f32 result rounded to nearest even, NaN kept quiet; accumulate adds the f32 result to the bf16 value
+ * widened, then rounds). Bit for bit trit_ref_matmul_tq_bf16. The bulk GEMV writes f32 only: asked for bf16, it
+ * runs GEMV8. Other types: an error on the back end. */
+void trit_cuda_matmul_tq_out(trit_backend *be, const trit_tmat *w, const int8_t *q, const float *s, int32_t M,
+                             void *y, trit_dtype ydt, int accumulate, int kernel);
 
 /* Fused FFN tail: h = act(gu[m][f]) * gu[m][F+f] (glu), then rmsnorm(h, w, eps) and quantize, in one kernel;
  * same q and s as glu + rmsnorm_quantize (bit for bit for relu2; silu's expf may differ from the host's by an

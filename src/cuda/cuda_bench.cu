@@ -195,7 +195,7 @@ bool bench_matmul(bench_ctx &c, shape sh, int M, double copy_gbs, size_t l2) {
     float *y = (float *)be->ops->alloc(be, sizeof(float) * M * sh.N);
     ok = ok && q && s && y && be->ops->upload(be, q, hq.data(), hq.size(), &err) == TRIT_OK &&
          be->ops->upload(be, s, hs.data(), sizeof(float) * M, &err) == TRIT_OK;
-    double us = -1, us_nopdl = -1, us_early = -1, us_graph = -1, us_mma = -1, us_bulk = -1, us_reg = -1;
+    double us = -1, us_nopdl = -1, us_early = -1, us_graph = -1, us_mma = -1, us_bulk = -1, us_reg = -1, us_bf = -1;
     auto run = [&](int i) { be->ops->matmul_tq(be, &ws[i % R], q, s, M, y, 0); };
     auto run_kernel = [&](int kernel) {
         return time_us(c, [&](int i) { trit_cuda_matmul_tq_kernel(be, &ws[i % R], q, s, M, y, 0, kernel); });
@@ -204,6 +204,10 @@ bool bench_matmul(bench_ctx &c, shape sh, int M, double copy_gbs, size_t l2) {
         us = time_us(c, run);
     if (ok && M <= 16)
         us_graph = time_graph_us(c, run);
+    if (ok && M > 16) // bf16 output: the bytes cuBLAS bf16 writes
+        us_bf = time_us(c, [&](int i) {
+            trit_cuda_matmul_tq_out(be, &ws[i % R], q, s, M, y, TRIT_DT_BF16, 0, TRIT_CUDA_TQ_AUTO);
+        });
     if (ok && M > 16 && trit_cuda_set_wgmma(be, 1)) { // the mma.sync GEMM, the fallback below compute capability 9.0
         trit_cuda_set_wgmma(be, 0);
         us_mma = time_us(c, run);
@@ -247,6 +251,9 @@ bool bench_matmul(bench_ctx &c, shape sh, int M, double copy_gbs, size_t l2) {
         } else {
             printf("| matmul_tq gemm | %5d | %5d | %4d | %8.2f | %7.0f | %5.1f%% | %6.0f TOPS | %.1f%% of 1979 |\n", sh.N,
                    sh.K, M, us, gbs, 100.0 * gbs / copy_gbs, tops, 100.0 * tops / 1979.0);
+            if (us_bf > 0)
+                printf("| gemm, bf16 out | %5d | %5d | %4d | %8.2f | | | %6.0f TOPS | %.1f%% of 1979 |\n", sh.N, sh.K,
+                       M, us_bf, 2.0 * M * sh.N * sh.K / (us_bf * 1e6), 100.0 * 2.0 * M * sh.N * sh.K / (us_bf * 1e6) / 1979.0);
             if (us_mma > 0)
                 printf("| gemm, mma.sync | %5d | %5d | %4d | %8.2f | | | %6.0f TOPS | wgmma %.2fx |\n", sh.N, sh.K, M,
                        us_mma, 2.0 * M * sh.N * sh.K / (us_mma * 1e6), us_mma / us);

@@ -18,16 +18,25 @@ typedef tq_gemm6_cfg gemm_cfg;
 #define BULK_WARPS 8
 #define BULK_SLOTS 4
 
+template <class OutT> static cudaError_t matmul_init(bool wgmma) {
+    cudaError_t e = tq_gemm_init<gemm_cfg, OutT>();
+    if (e == cudaSuccess && wgmma)
+        e = tq_wgmma_init<tq_wg10_cfg, OutT>();
+    if (e == cudaSuccess && wgmma)
+        e = tq_wgmma_init<tq_wg11_cfg, OutT>();
+    if (e == cudaSuccess && wgmma)
+        e = tq_wgmma_init<tq_wg12_cfg, OutT>();
+    if (e == cudaSuccess && wgmma)
+        e = tq_wgmma_init<tq_wg31_cfg, OutT>();
+    return e;
+}
+
 cudaError_t cuda_matmul_init(bool wgmma) {
-    cudaError_t e = tq_gemm_init<gemm_cfg>();
+    cudaError_t e = matmul_init<float>(wgmma);
+    if (e == cudaSuccess)
+        e = matmul_init<uint16_t>(wgmma);
     if (e == cudaSuccess && wgmma) // the same machines (compute capability 9.0) run the bulk GEMV
         e = tq_gemv_bulk_init<BULK_WARPS, BULK_SLOTS>();
-    if (e == cudaSuccess && wgmma)
-        e = tq_wgmma_init<tq_wg10_cfg>();
-    if (e == cudaSuccess && wgmma)
-        e = tq_wgmma_init<tq_wg11_cfg>();
-    if (e == cudaSuccess && wgmma)
-        e = tq_wgmma_init<tq_wg12_cfg>();
     return e;
 }
 
@@ -98,15 +107,9 @@ static tq_segs segs_of(const trit_tmat *w) {
     return sg;
 }
 
-extern "C" void trit_cuda_matmul_tq_kernel(trit_backend *be, const trit_tmat *w, const int8_t *q, const float *s,
-                                           int32_t M, float *y, int accumulate, int kernel) {
-    cuda_impl *ci = cuda_of(be);
-    if (M <= 0)
-        return;
-    if (!w->data) {
-        CUDA_RECORD(ci, TRIT_E_ARG, "matmul_tq: ternary matrix [%d][%d] is not packed", (int)w->N, (int)w->K);
-        return;
-    }
+template <class OutT>
+static void matmul_tq(cuda_impl *ci, const trit_tmat *w, const int8_t *q, const float *s, int32_t M, OutT *y,
+                      int accumulate, int kernel) {
     const bool aligned16 = ((uintptr_t)q & 15) == 0;
     const bool gemm_ok = w->K % 16 == 0 && aligned16;
     const bool wgmma_ok = gemm_ok && ci->wgmma;
@@ -123,22 +126,24 @@ extern "C" void trit_cuda_matmul_tq_kernel(trit_backend *be, const trit_tmat *w,
                                                        : TRIT_CUDA_TQ_GEMV8;
     if (kernel == TRIT_CUDA_TQ_AUTO)
         kernel = M <= 16 || !gemm_ok ? gemv : wgmma_ok ? TRIT_CUDA_TQ_WGMMA : TRIT_CUDA_TQ_GEMM;
-    if (kernel == TRIT_CUDA_TQ_GEMV_BULK && !bulk_ok)
+    if (kernel == TRIT_CUDA_TQ_GEMV_BULK && (!bulk_ok || sizeof(OutT) != 4)) // f32 output only
         kernel = TRIT_CUDA_TQ_GEMV8;
     if (kernel == TRIT_CUDA_TQ_GEMV_BULK) {
         const cudaError_t e = tq_gemv_bulk_run<BULK_WARPS, BULK_SLOTS>(ci->stream, ci->pdl, ci->n_sm, 2,
                                                                        (const uint4 *)w->data, Kt, q, s, M, w->N, w->K,
-                                                                       segs_of(w), y, accumulate, vec);
+                                                                       segs_of(w), (float *)y, accumulate, vec);
         if (e != cudaSuccess)
             CUDA_RECORD(ci, TRIT_E_BACKEND, "CUDA matmul_tq gemv (bulk): %s", cudaGetErrorString(e));
         CUDA_LAUNCHED(ci, "matmul_tq gemv (bulk)");
         return;
     }
-    if (kernel == TRIT_CUDA_TQ_WGMMA && !wgmma_ok)
+    if ((kernel == TRIT_CUDA_TQ_WGMMA || kernel == TRIT_CUDA_TQ_WGMMA_PERSIST) && !wgmma_ok)
         kernel = TRIT_CUDA_TQ_GEMM;
-    if (kernel == TRIT_CUDA_TQ_WGMMA) {
+    if (kernel == TRIT_CUDA_TQ_WGMMA || kernel == TRIT_CUDA_TQ_WGMMA_PERSIST) {
         // 128 weight rows × BT tokens per CTA, one CTA per SM at a time: the BT of 256, 192 or 128 with the least
-        // (waves × time per tile), the tile time taken as BT + 32 (the epilogue and pipeline fill)
+        // (waves × time per tile), the tile time taken as BT + 32 (the epilogue and pipeline fill); from 3 full
+        // waves of 192-token tiles on, the persistent kernel, which hides the pipeline fill of every tile but
+        // the first behind the previous tile's output (H100: dev/cuda/NOTES.md)
         if ((M + 127) / 128 > 65535) {
             CUDA_RECORD(ci, TRIT_E_UNSUPPORTED, "matmul_tq: M = %d tokens in one call (at most %d)", (int)M,
                         65535 * 128);
@@ -153,11 +158,17 @@ extern "C" void trit_cuda_matmul_tq_kernel(trit_backend *be, const trit_tmat *w,
             if (best < 0 || cost < best)
                 best = cost, bt = bts[i];
         }
+        const long tiles192 = (long)((w->N + 127) / 128) * ((M + 191) / 192);
+        if (kernel == TRIT_CUDA_TQ_WGMMA_PERSIST || tiles192 >= 3L * ci->n_sm)
+            bt = -1;
         const uint4 *W = (const uint4 *)w->data;
+        const tq_segs sg = segs_of(w);
         const cudaError_t e =
-            bt == 256   ? tq_wgmma_launch<tq_wg10_cfg>(ci->stream, W, Kt, q, s, M, w->N, w->K, segs_of(w), y, accumulate)
-            : bt == 192 ? tq_wgmma_launch<tq_wg11_cfg>(ci->stream, W, Kt, q, s, M, w->N, w->K, segs_of(w), y, accumulate)
-                        : tq_wgmma_launch<tq_wg12_cfg>(ci->stream, W, Kt, q, s, M, w->N, w->K, segs_of(w), y, accumulate);
+            bt < 0        ? tq_wgmma_launch<tq_wg31_cfg>(ci->stream, W, Kt, q, s, M, w->N, w->K, sg, y, accumulate,
+                                                         ci->n_sm)
+            : bt == 256   ? tq_wgmma_launch<tq_wg10_cfg>(ci->stream, W, Kt, q, s, M, w->N, w->K, sg, y, accumulate)
+            : bt == 192 ? tq_wgmma_launch<tq_wg11_cfg>(ci->stream, W, Kt, q, s, M, w->N, w->K, sg, y, accumulate)
+                        : tq_wgmma_launch<tq_wg12_cfg>(ci->stream, W, Kt, q, s, M, w->N, w->K, sg, y, accumulate);
         if (e != cudaSuccess)
             CUDA_RECORD(ci, TRIT_E_BACKEND, "CUDA matmul_tq wgmma: %s", cudaGetErrorString(e));
         CUDA_LAUNCHED(ci, "matmul_tq wgmma");
@@ -180,7 +191,7 @@ extern "C" void trit_cuda_matmul_tq_kernel(trit_backend *be, const trit_tmat *w,
     for (int32_t m0 = 0; m0 < M; m0 += 16) {
         const int mc = M - m0 < 16 ? M - m0 : 16;
         const int8_t *qc = q + (size_t)m0 * w->K;
-        float *yc = y + (size_t)m0 * w->N;
+        OutT *yc = y + (size_t)m0 * w->N;
         const uint4 *W = (const uint4 *)w->data;
         cudaError_t e = kernel == TRIT_CUDA_TQ_GEMV8L
                             ? tq_gemv_run<8, 8>(ci->stream, ci->pdl, W, Kt, qc, s + m0, mc, w->N, w->K, segs_of(w), yc,
@@ -194,6 +205,28 @@ extern "C" void trit_cuda_matmul_tq_kernel(trit_backend *be, const trit_tmat *w,
             CUDA_RECORD(ci, TRIT_E_BACKEND, "CUDA matmul_tq gemv: %s", cudaGetErrorString(e));
         CUDA_LAUNCHED(ci, "matmul_tq gemv");
     }
+}
+
+extern "C" void trit_cuda_matmul_tq_out(trit_backend *be, const trit_tmat *w, const int8_t *q, const float *s,
+                                        int32_t M, void *y, trit_dtype ydt, int accumulate, int kernel) {
+    cuda_impl *ci = cuda_of(be);
+    if (M <= 0)
+        return;
+    if (!w->data) {
+        CUDA_RECORD(ci, TRIT_E_ARG, "matmul_tq: ternary matrix [%d][%d] is not packed", (int)w->N, (int)w->K);
+        return;
+    }
+    if (ydt == TRIT_DT_F32)
+        matmul_tq(ci, w, q, s, M, (float *)y, accumulate, kernel);
+    else if (ydt == TRIT_DT_BF16)
+        matmul_tq(ci, w, q, s, M, (uint16_t *)y, accumulate, kernel);
+    else
+        CUDA_RECORD(ci, TRIT_E_ARG, "matmul_tq: output type %d is neither f32 nor bf16", (int)ydt);
+}
+
+extern "C" void trit_cuda_matmul_tq_kernel(trit_backend *be, const trit_tmat *w, const int8_t *q, const float *s,
+                                           int32_t M, float *y, int accumulate, int kernel) {
+    trit_cuda_matmul_tq_out(be, w, q, s, M, y, TRIT_DT_F32, accumulate, kernel);
 }
 
 void cuda_matmul_tq(trit_backend *be, const trit_tmat *w, const int8_t *q, const float *s, int32_t M, float *y,

@@ -106,10 +106,28 @@ __device__ __forceinline__ float tq_seg_scale(const tq_segs &sg, int n) {
     return sc;
 }
 
-/* the epilogue of backend.h: (float)acc / s * γ, each step rounded to nearest, in this order */
-__device__ __forceinline__ void tq_store(float *y, size_t idx, int32_t acc, float s, float gamma, int accumulate) {
+/* bf16 output (uint16_t storage): f32 -> bf16 rounded to nearest even, NaN kept quiet; the same bits as the host's
+ * trit_f32_to_bf16 (core/fp16.h), which the reference uses */
+__device__ __forceinline__ uint16_t tq_bf16(float f) {
+    uint32_t u = __float_as_uint(f);
+    if ((u & 0x7fffffffu) > 0x7f800000u)
+        return (uint16_t)((u >> 16) | 0x0040u);
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return (uint16_t)(u >> 16);
+}
+__device__ __forceinline__ float tq_from_bf16(uint16_t h) { return __uint_as_float((uint32_t)h << 16); }
+/* one output element as f32, and stored from f32 (bf16: rounded as above) */
+__device__ __forceinline__ float tq_get(const float *p) { return *p; }
+__device__ __forceinline__ float tq_get(const uint16_t *p) { return tq_from_bf16(*p); }
+__device__ __forceinline__ void tq_put(float *p, float v) { *p = v; }
+__device__ __forceinline__ void tq_put(uint16_t *p, float v) { *p = tq_bf16(v); }
+
+/* the epilogue of backend.h: (float)acc / s * γ, each step rounded to nearest, in this order; bf16 output rounds
+ * the f32 result (after the residual add, which reads the bf16 value widened) */
+template <class OutT>
+__device__ __forceinline__ void tq_store(OutT *y, size_t idx, int32_t acc, float s, float gamma, int accumulate) {
     const float v = __fmul_rn(__fdiv_rn((float)acc, s), gamma);
-    y[idx] = accumulate ? __fadd_rn(y[idx], v) : v;
+    tq_put(y + idx, accumulate ? __fadd_rn(tq_get(y + idx), v) : v);
 }
 
 /* the B words of token row m for the 4 steps of one supertile: b[c] = bytes [k0 + 16c, +4) with k0 = kb*128 + 4t
@@ -177,10 +195,10 @@ static inline int tq_pdl_attr(cudaLaunchAttribute *attr, int pdl) {
  * double-buffered: the next batch's weights are in flight while the current one is multiplied. The first batch
  * is loaded before tq_pdl_wait (weights do not depend on the previous kernel), so under PDL it overlaps the
  * previous kernel's tail. early: the successor may start at once (TQ_PDL_EARLY), else after the wait. */
-template <int WARPS, int NT, bool VEC, int UNROLL>
+template <int WARPS, int NT, bool VEC, int UNROLL, class OutT = float>
 __global__ void __launch_bounds__(32 * WARPS)
     tq_gemv_kernel2(const uint4 *__restrict__ W, int Kt, const int8_t *__restrict__ q, const float *__restrict__ s,
-                    int M, int N, int K, tq_segs sg, float *__restrict__ y, int accumulate, int early) {
+                    int M, int N, int K, tq_segs sg, OutT *__restrict__ y, int accumulate, int early) {
     if (early)
         tq_pdl_trigger();
     constexpr int STEP = WARPS * UNROLL;
@@ -247,9 +265,9 @@ __global__ void __launch_bounds__(32 * WARPS)
 }
 
 /* host: launch a GEMV variant in PDL mode pdl (TQ_PDL_*; sm_90+, ignored below) */
-template <int WARPS, int NT, bool VEC, int UNROLL>
+template <int WARPS, int NT, bool VEC, int UNROLL, class OutT = float>
 static inline cudaError_t tq_gemv_launch(cudaStream_t st, int pdl, const uint4 *W, int Kt, const int8_t *q,
-                                         const float *s, int M, int N, int K, tq_segs sg, float *y, int accumulate) {
+                                         const float *s, int M, int N, int K, tq_segs sg, OutT *y, int accumulate) {
     cudaLaunchConfig_t cfg = {};
     cudaLaunchAttribute attr[1];
     cfg.gridDim = dim3((N + 15) / 16);
@@ -257,20 +275,20 @@ static inline cudaError_t tq_gemv_launch(cudaStream_t st, int pdl, const uint4 *
     cfg.stream = st;
     cfg.attrs = attr;
     cfg.numAttrs = tq_pdl_attr(attr, pdl);
-    return cudaLaunchKernelEx(&cfg, tq_gemv_kernel2<WARPS, NT, VEC, UNROLL>, W, Kt, q, s, M, N, K, sg, y, accumulate,
+    return cudaLaunchKernelEx(&cfg, tq_gemv_kernel2<WARPS, NT, VEC, UNROLL, OutT>, W, Kt, q, s, M, N, K, sg, y, accumulate,
                               (int)(pdl == TQ_PDL_EARLY));
 }
 
 /* all GEMV variants for M ≤ 16 tokens at once: picks NT and VEC. UNROLL: supertiles per warp and batch. */
-template <int WARPS, int UNROLL = 4>
+template <int WARPS, int UNROLL = 4, class OutT = float>
 static inline cudaError_t tq_gemv_run(cudaStream_t st, int pdl, const uint4 *W, int Kt, const int8_t *q,
-                                      const float *s, int M, int N, int K, tq_segs sg, float *y, int accumulate,
+                                      const float *s, int M, int N, int K, tq_segs sg, OutT *y, int accumulate,
                                       bool vec) {
     if (M <= 8)
-        return vec ? tq_gemv_launch<WARPS, 1, true, UNROLL>(st, pdl, W, Kt, q, s, M, N, K, sg, y, accumulate)
-                   : tq_gemv_launch<WARPS, 1, false, UNROLL>(st, pdl, W, Kt, q, s, M, N, K, sg, y, accumulate);
-    return vec ? tq_gemv_launch<WARPS, 2, true, UNROLL>(st, pdl, W, Kt, q, s, M, N, K, sg, y, accumulate)
-               : tq_gemv_launch<WARPS, 2, false, UNROLL>(st, pdl, W, Kt, q, s, M, N, K, sg, y, accumulate);
+        return vec ? tq_gemv_launch<WARPS, 1, true, UNROLL, OutT>(st, pdl, W, Kt, q, s, M, N, K, sg, y, accumulate)
+                   : tq_gemv_launch<WARPS, 1, false, UNROLL, OutT>(st, pdl, W, Kt, q, s, M, N, K, sg, y, accumulate);
+    return vec ? tq_gemv_launch<WARPS, 2, true, UNROLL, OutT>(st, pdl, W, Kt, q, s, M, N, K, sg, y, accumulate)
+               : tq_gemv_launch<WARPS, 2, false, UNROLL, OutT>(st, pdl, W, Kt, q, s, M, N, K, sg, y, accumulate);
 }
 
 // ------------------------------------------------------------------------------------------------ GEMM (M > 16)
@@ -313,10 +331,10 @@ __device__ __forceinline__ void tq_mma_u8(int32_t (&c)[4], uint32_t a0, uint32_t
 }
 
 /* grid: (ceil(N/BN), ceil(M/BM)); block C::THREADS; dynamic smem C::SMEM. Needs K % 16 == 0 and q 16-aligned. */
-template <class C>
+template <class C, class OutT = float>
 __global__ void __launch_bounds__(C::THREADS, C::MINB)
     tq_gemm_kernel(const uint4 *__restrict__ W, int Kt, const int8_t *__restrict__ q, const float *__restrict__ s,
-                   int M, int N, int K, tq_segs sg, float *__restrict__ y, int accumulate) {
+                   int M, int N, int K, tq_segs sg, OutT *__restrict__ y, int accumulate) {
     extern __shared__ __align__(16) uint8_t smem[];
     constexpr int TA = C::TA;
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
@@ -444,14 +462,14 @@ __global__ void __launch_bounds__(C::THREADS, C::MINB)
 }
 
 /* host: launch GEMM variant C on a stream */
-template <class C>
+template <class C, class OutT = float>
 static inline void tq_gemm_launch(cudaStream_t st, const uint4 *W, int Kt, const int8_t *q, const float *s, int M,
-                                  int N, int K, tq_segs sg, float *y, int accumulate) {
+                                  int N, int K, tq_segs sg, OutT *y, int accumulate) {
     const dim3 grid((N + C::BN - 1) / C::BN, (M + C::BM - 1) / C::BM);
-    tq_gemm_kernel<C><<<grid, C::THREADS, C::SMEM, st>>>(W, Kt, q, s, M, N, K, sg, y, accumulate);
+    tq_gemm_kernel<C, OutT><<<grid, C::THREADS, C::SMEM, st>>>(W, Kt, q, s, M, N, K, sg, y, accumulate);
 }
-template <class C> static inline cudaError_t tq_gemm_init() {
-    return cudaFuncSetAttribute(tq_gemm_kernel<C>, cudaFuncAttributeMaxDynamicSharedMemorySize, C::SMEM);
+template <class C, class OutT = float> static inline cudaError_t tq_gemm_init() {
+    return cudaFuncSetAttribute(tq_gemm_kernel<C, OutT>, cudaFuncAttributeMaxDynamicSharedMemorySize, C::SMEM);
 }
 
 #endif

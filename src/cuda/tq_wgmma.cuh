@@ -14,8 +14,7 @@
  *    two consumers of MT × 64 weight rows each. A STAGES-deep ring of full/empty mbarriers connects them.
  *  - int32 accumulators in registers; the epilogue of backend.h, (float)acc / s · γ rounded as the reference does
  *    (the division by Markstein's exact correction of acc · (1/s)), with the residual add when asked. It goes
- *    through shared memory so that the threads write y in 16-byte rows (C::PERSIST: in slices overlapping the
- *    next tile's MMAs).
+ *    through shared memory so that the threads write y in 16-byte rows.
  * H100 history and figures: dev/cuda/NOTES.md.
  * Needs K % 16 == 0 (the TMA row stride) and q 16-byte aligned; the dispatcher falls back to the mma.sync kernel
  * otherwise, and on GPUs other than compute capability 9.0. */
@@ -40,10 +39,9 @@
 #endif
 
 /* PERSIST 1: one CTA per SM loops over the tiles. A tile's int32 sums go to a padded staging tile of their own
- * (not the stage buffers, which already hold the next tile's data), and while the next tile's MMAs run the
- * consumers write y from it in slices, one slice after each wgmma group is issued (the warps would otherwise only
- * wait for the group): the epilogue's arithmetic and stores overlap the tensor cores, and the output leaves spread
- * over the tile instead of in one burst from every SM. The last tile's output is written after its MMAs.
+ * (not the stage buffers), so while the consumers write y the producer already streams the next tile's k blocks
+ * into the ring: the next tile's MMAs start without the pipeline fill. (Writing y in slices between the next
+ * tile's wgmma groups doubled the time per k block on H100, stores or not: dev/cuda/NOTES.md.)
  * PERSIST 0: one CTA per tile; the staging tile reuses the freed stage buffers and y is written after the MMAs. */
 template <int MT_, int BT_, int STAGES_, int PERSIST_ = 0> struct tq_wg_cfg {
     static constexpr int PERSIST = PERSIST_;
@@ -67,8 +65,8 @@ typedef tq_wg_cfg<1, 256, 5> tq_wg10_cfg;       // kernel10: 128 rows × 256 tok
 typedef tq_wg_cfg<1, 192, 7> tq_wg11_cfg;       // kernel11: 128 rows × 192 tokens
 typedef tq_wg_cfg<1, 128, 8> tq_wg12_cfg;       // kernel12: 128 rows × 128 tokens
 typedef tq_wg_cfg<2, 128, 6> tq_wg13_cfg;       // kernel13: 256 rows × 128 tokens
-typedef tq_wg_cfg<1, 128, 7, 1> tq_wg30_cfg; // kernel30: persistent, 128 × 128 tiles, sliced epilogue
-typedef tq_wg_cfg<1, 192, 4, 1> tq_wg31_cfg; // kernel31: persistent, 128 × 192 tiles, sliced epilogue
+typedef tq_wg_cfg<1, 128, 7, 1> tq_wg30_cfg; // kernel30: persistent, 128 × 128 tiles
+typedef tq_wg_cfg<1, 192, 4, 1> tq_wg31_cfg; // kernel31: persistent, 128 × 192 tiles
 
 #if TQ_WGMMA_DEVICE
 template <int N> __device__ __forceinline__ void tq_wgmma(int32_t (&d)[N / 2], const uint32_t (&a)[4], uint64_t desc,
@@ -198,14 +196,16 @@ __device__ __forceinline__ void tq_trace(int, bool = false) {}
 
 /* grid: min(tiles, SMs) CTAs when C::PERSIST, else one per tile; tile i is row tile i % n_rt, token tile
  * i / n_rt (neighbouring CTAs share the activation tile in L2). Block 384 threads; dynamic shared memory C::SMEM. */
-template <class C>
+template <class C, class OutT = float>
 __global__ void __launch_bounds__(384, 1)
     tq_wgmma_kernel(const __grid_constant__ CUtensorMap qmap, const __grid_constant__ CUtensorMap wmap, int Kt,
                     int n_rt, int n_tiles,
-                    const float *__restrict__ s, int M, int N, tq_segs sg, float *__restrict__ y, int accumulate) {
+                    const float *__restrict__ s, int M, int N, tq_segs sg, OutT *__restrict__ y, int accumulate) {
 #if TQ_WGMMA_DEVICE
     extern __shared__ uint8_t smem_raw[];
-    uint8_t *smem = (uint8_t *)(((uintptr_t)smem_raw + 1023) & ~(uintptr_t)1023); // swizzle atoms: 1024-aligned
+    // swizzle atoms need 1024-byte alignment; an offset from smem_raw (not an integer round trip) keeps the
+    // pointers in the shared space, so the staging tile and the weights are read by LDS, not generic loads
+    uint8_t *smem = smem_raw + ((1024u - (tq_smem_addr(smem_raw) & 1023u)) & 1023u);
     uint8_t *sB = smem, *sW = smem + C::STAGES * C::BBYTES;
     // the staging tile: int32 sums [BT][P], then per-token s and 1/s and per-row γ of the tile it holds
     int32_t *tile_acc = (int32_t *)(C::PERSIST ? smem + C::RING : smem);
@@ -295,29 +295,40 @@ __global__ void __launch_bounds__(384, 1)
             tq_mbar_arrive(&empty[(c0 + kb) % C::STAGES]);
     };
 
-    // y from the staging tile: items [lo, hi) of the n_tok × ROWS/4 four-row groups of the tile at (m0, n0),
-    // spread over the 256 consumer threads; 16-byte stores where the rows allow
-    int pm0 = 0, pn0 = 0, pn_tok = 0; // the tile in the staging buffer (PERSIST: the previous one)
-    auto write_y = [&](int lo, int hi) {
+    // y from the staging tile (n_tok tokens × ROWS rows at (pm0, pn0)): thread ct always takes the same four rows
+    // r4.. of every TSTEP-th token, so its γ are loaded once and its y pointer only steps; the rare s outside
+    // [1e-20, 1e30] (1/s = 0) takes the exact division per four values, not per value. 16-byte (bf16: 8-byte)
+    // stores where the rows allow. (Per value: I2F, 3 FMA-pipe ops, the γ product; the loop's bookkeeping was
+    // ~20 instructions per value before, and the output phase was bound by it, not by the bytes.)
+    int pm0 = 0, pn0 = 0, pn_tok = 0; // the tile in the staging buffer
+    auto write_y = [&]() {
+        constexpr int G = C::ROWS / 4, TSTEP = 256 / G; // four-row groups per token, tokens per pass
+        static_assert(256 % G == 0, "the consumer threads cover whole tokens");
+        const int r4 = 4 * (ct % G), tok0 = ct / G;
         const bool vec4 = N % 4 == 0 && pn0 + C::ROWS <= N;
-#pragma unroll 4
-        for (int idx = lo + ct; idx < hi; idx += 256) {
-            const int tok = idx / (C::ROWS / 4), r4 = 4 * (idx % (C::ROWS / 4));
+        const float4 g4 = *(const float4 *)&row_g[r4];
+        const float gv[4] = {g4.x, g4.y, g4.z, g4.w};
+        OutT *yp = y + (size_t)(pm0 + tok0) * N + pn0 + r4;
+        const size_t ystep = (size_t)TSTEP * N;
+#pragma unroll 8
+        for (int tok = tok0; tok < pn_tok; tok += TSTEP, yp += ystep) {
             const float sm = ts[tok], rm = tr[tok];
             const int4 a4 = *(const int4 *)&tile_acc[tok * C::P + r4];
-            const float4 g4 = *(const float4 *)&row_g[r4];
             const int32_t av[4] = {a4.x, a4.y, a4.z, a4.w};
-            const float gv[4] = {g4.x, g4.y, g4.z, g4.w};
             float v[4];
+            if (rm != 0.0f) {
 #pragma unroll
-            for (int c = 0; c < 4; c++) {
-                const float x = (float)av[c], q = __fmul_rn(x, rm);
-                // Markstein's correction is exact for |acc| < 2^31 when 1e-20 <= s <= 1e30
-                const float d = rm != 0.0f ? __fmaf_rn(__fmaf_rn(-q, sm, x), rm, q) : tq_div_slow(x, sm);
-                v[c] = __fmul_rn(d, gv[c]);
+                for (int c = 0; c < 4; c++) {
+                    const float x = (float)av[c], q = __fmul_rn(x, rm);
+                    // Markstein's correction is exact for |acc| < 2^31 when 1e-20 <= s <= 1e30
+                    v[c] = __fmul_rn(__fmaf_rn(__fmaf_rn(-q, sm, x), rm, q), gv[c]);
+                }
+            } else {
+#pragma unroll
+                for (int c = 0; c < 4; c++)
+                    v[c] = __fmul_rn(tq_div_slow((float)av[c], sm), gv[c]);
             }
-            float *yp = y + (size_t)(pm0 + tok) * N + pn0 + r4;
-            if (vec4) {
+            if (vec4 && sizeof(OutT) == 4) {
                 float4 o = make_float4(v[0], v[1], v[2], v[3]);
                 if (accumulate) {
                     const float4 h = *(const float4 *)yp;
@@ -325,24 +336,30 @@ __global__ void __launch_bounds__(384, 1)
                                     __fadd_rn(h.w, o.w));
                 }
                 *(float4 *)yp = o;
+            } else if (vec4) { // bf16: 4 values in 8 bytes
+                if (accumulate) {
+                    const uint2 h = *(const uint2 *)yp;
+                    v[0] = __fadd_rn(tq_from_bf16((uint16_t)h.x), v[0]);
+                    v[1] = __fadd_rn(tq_from_bf16((uint16_t)(h.x >> 16)), v[1]);
+                    v[2] = __fadd_rn(tq_from_bf16((uint16_t)h.y), v[2]);
+                    v[3] = __fadd_rn(tq_from_bf16((uint16_t)(h.y >> 16)), v[3]);
+                }
+                *(uint2 *)yp = make_uint2(tq_bf16(v[0]) | (uint32_t)tq_bf16(v[1]) << 16,
+                                          tq_bf16(v[2]) | (uint32_t)tq_bf16(v[3]) << 16);
             } else {
 #pragma unroll
                 for (int c = 0; c < 4; c++)
                     if (pn0 + r4 + c < N)
-                        yp[c] = accumulate ? __fadd_rn(yp[c], v[c]) : v[c];
+                        tq_put(yp + c, accumulate ? __fadd_rn(tq_get(yp + c), v[c]) : v[c]);
             }
-        }
-    };
-    // PERSIST: the slice of the previous tile's output written after the wgmma group of k block kb is issued
-    auto slice = [&](int kb) {
-        if (C::PERSIST && pn_tok > 0) {
-            const long items = (long)pn_tok * (C::ROWS / 4);
-            write_y((int)(items * kb / Kt), (int)(items * (kb + 1) / Kt));
         }
     };
 
     for (int tile = blockIdx.x; tile < n_tiles; tile += gridDim.x, c0 += Kt) {
         const int rb0 = (tile % n_rt) * C::RB, m0 = (tile / n_rt) * C::BT, n0 = rb0 * 16;
+        // this tile's activation scale of token ct, loaded now so that its latency is hidden by the MMAs
+        static_assert(C::BT <= 256, "one token scale per consumer thread");
+        const float s_ct = ct < C::BT && m0 + ct < M ? __ldg(&s[m0 + ct]) : 1.0f;
 #pragma unroll
         for (int mt = 0; mt < C::MT; mt++)
 #pragma unroll
@@ -351,7 +368,6 @@ __global__ void __launch_bounds__(384, 1)
         load_decode(a0, 0);
         for (int kb = 0; kb < Kt; kb += 2) {
             issue(a0, kb);
-            slice(kb);
             tq_wgmma_wait<1>(); // the group of kb-1 is done: a1 and its stage are free
             if (kb >= 1)
                 release(kb - 1);
@@ -359,7 +375,6 @@ __global__ void __launch_bounds__(384, 1)
                 break;
             load_decode(a1, kb + 1);
             issue(a1, kb + 1);
-            slice(kb + 1);
             tq_wgmma_wait<1>(); // the group of kb is done: a0 and its stage are free
             release(kb);
             if (kb + 2 < Kt)
@@ -370,13 +385,12 @@ __global__ void __launch_bounds__(384, 1)
         if (tracer)
             tq_trace(42);
 
-        // the sums into the staging tile, once every consumer is done with what it holds (the previous tile's
-        // slices; PERSIST 0: the stage buffers it overlays)
+        // the sums into the staging tile, once every consumer is done with what it holds (PERSIST: the previous
+        // tile's output; else the stage buffers it overlays)
         asm volatile("bar.sync 1, 256;\n" ::: "memory");
-        for (int i = ct; i < C::BT; i += 256) {
-            const float sm = m0 + i < M ? __ldg(&s[m0 + i]) : 1.0f;
-            ts[i] = sm;
-            tr[i] = sm >= 1e-20f && sm <= 1e30f ? __frcp_rn(sm) : 0.0f;
+        if (ct < C::BT) {
+            ts[ct] = s_ct;
+            tr[ct] = s_ct >= 1e-20f && s_ct <= 1e30f ? __frcp_rn(s_ct) : 0.0f;
         }
         for (int i = ct; i < C::ROWS; i += 256)
             row_g[i] = tq_seg_scale(sg, n0 + i);
@@ -393,11 +407,8 @@ __global__ void __launch_bounds__(384, 1)
         if (tracer)
             tq_trace(43);
         pm0 = m0, pn0 = n0, pn_tok = min(C::BT, M - m0);
-        if (!C::PERSIST)
-            write_y(0, pn_tok * (C::ROWS / 4));
+        write_y();
     }
-    if (C::PERSIST && pn_tok > 0) // the last tile's output
-        write_y(0, pn_tok * (C::ROWS / 4));
     if (tracer) {
         tq_trace(44);
         tq_trace(45, true);
@@ -432,15 +443,15 @@ static inline PFN_cuTensorMapEncodeTiled_v12000 tq_encode_fn(void) {
     return fn;
 }
 
-template <class C> static inline cudaError_t tq_wgmma_init() {
-    return cudaFuncSetAttribute(tq_wgmma_kernel<C>, cudaFuncAttributeMaxDynamicSharedMemorySize, C::SMEM);
+template <class C, class OutT = float> static inline cudaError_t tq_wgmma_init() {
+    return cudaFuncSetAttribute(tq_wgmma_kernel<C, OutT>, cudaFuncAttributeMaxDynamicSharedMemorySize, C::SMEM);
 }
 
 /* host: launch GEMM variant C. q: [M][K] int8, K % 16 == 0, 16-byte aligned. n_sm: the SMs a persistent grid
  * covers. */
-template <class C>
+template <class C, class OutT = float>
 static inline cudaError_t tq_wgmma_launch(cudaStream_t st, const uint4 *W, int Kt, const int8_t *q, const float *s,
-                                          int M, int N, int K, tq_segs sg, float *y, int accumulate, int n_sm = 132) {
+                                          int M, int N, int K, tq_segs sg, OutT *y, int accumulate, int n_sm = 132) {
     PFN_cuTensorMapEncodeTiled_v12000 encode = tq_encode_fn();
     if (!encode)
         return cudaErrorNotSupported;
@@ -469,7 +480,7 @@ static inline cudaError_t tq_wgmma_launch(cudaStream_t st, const uint4 *W, int K
     if (tiles > 0x7fffffff)
         return cudaErrorInvalidConfiguration;
     const int grid = C::PERSIST ? (int)(tiles < n_sm ? tiles : n_sm) : (int)tiles;
-    tq_wgmma_kernel<C><<<grid, C::THREADS, C::SMEM, st>>>(qmap, wmap, Kt, n_rt, (int)tiles, s, M, N, sg, y,
+    tq_wgmma_kernel<C, OutT><<<grid, C::THREADS, C::SMEM, st>>>(qmap, wmap, Kt, n_rt, (int)tiles, s, M, N, sg, y,
                                                           accumulate);
     return cudaGetLastError();
 }

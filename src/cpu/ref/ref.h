@@ -53,6 +53,10 @@ void trit_ref_rmsnorm(const float *x, const float *w, int32_t M, int32_t K, floa
 void trit_ref_quantize(const float *x, int32_t M, int32_t K, int8_t *q, float *s);
 void trit_ref_rmsnorm_quantize(const float *x, const float *w, int32_t M, int32_t K, float eps, int8_t *q, float *s);
 void trit_ref_matmul_tq(const trit_tmat *w, const int8_t *q, const float *s, int32_t M, float *y, int accumulate);
+/* matmul_tq with bf16 output (uint16_t bits): the f32 result above rounded to nearest even (trit_f32_to_bf16);
+ * accumulate: y = bf16(f32(y) + v). The CUDA kernels' bf16 epilogue (trit_cuda_matmul_tq_out) matches it. */
+void trit_ref_matmul_tq_bf16(const trit_tmat *w, const int8_t *q, const float *s, int32_t M, uint16_t *y,
+                             int accumulate);
 void trit_ref_rope(float *x, int32_t M, int32_t n_heads, int32_t D, int32_t stride, const int32_t *pos, float theta);
 void trit_ref_kv_store(trit_kvcache *kv, int32_t layer, const float *k, const float *v, int32_t stride,
                        const int32_t *seq, const int32_t *pos, int32_t M);

@@ -3,6 +3,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "core/fp16.h"
 #include "cpu/ref/ref.h"
 
 /* element d of row `row` of a float table [rows][D] in dtype dt, as f32 */
@@ -102,26 +103,39 @@ int32_t trit_ref_dot_i8_codes(const uint8_t *row, const int8_t *q, int32_t K) {
     return acc;
 }
 
-void trit_ref_matmul_tq(const trit_tmat *w, const int8_t *q, const float *s, int32_t M, float *y, int accumulate) {
+/* y = (float)acc / s[m] * γ, or y += that; the output is f32 (y32) or bf16 bits (y16, the f32 result rounded) */
+static void matmul_tq_out(const trit_tmat *w, const int8_t *q, const float *s, int32_t M, float *y32, uint16_t *y16,
+                          int accumulate) {
     // w: [N][K] ternary (ref layout); q: [M][K]; s: [M]; y: [M][N]
     const int32_t N = w->N, K = w->K;
     const size_t rb = trit_ref_tmat_row_bytes(K);
     const uint8_t *data = (const uint8_t *)w->data;
     for (int32_t m = 0; m < M; m++) {
         const int8_t *qm = q + (size_t)m * K;
-        float *ym = y + (size_t)m * N;
+        const size_t row = (size_t)m * N;
         int seg = 0;
         for (int32_t n = 0; n < N; n++) {
             while (n >= w->seg_end[seg])
                 seg++;
             int32_t acc = trit_ref_dot_i8_codes(data + (size_t)n * rb, qm, K);
             float v = (float)acc / s[m] * w->seg_scale[seg];
-            if (accumulate)
-                ym[n] += v;
-            else
-                ym[n] = v;
+            if (y32) {
+                y32[row + n] = accumulate ? y32[row + n] + v : v;
+            } else {
+                const float old = trit_bf16_to_f32(y16[row + n]);
+                y16[row + n] = trit_f32_to_bf16(accumulate ? old + v : v);
+            }
         }
     }
+}
+
+void trit_ref_matmul_tq(const trit_tmat *w, const int8_t *q, const float *s, int32_t M, float *y, int accumulate) {
+    matmul_tq_out(w, q, s, M, y, NULL, accumulate);
+}
+
+void trit_ref_matmul_tq_bf16(const trit_tmat *w, const int8_t *q, const float *s, int32_t M, uint16_t *y,
+                             int accumulate) {
+    matmul_tq_out(w, q, s, M, NULL, y, accumulate);
 }
 
 // ------------------------------------------------------------------------------------------------ rope
