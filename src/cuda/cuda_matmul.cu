@@ -137,9 +137,10 @@ static void matmul_tq(cuda_impl *ci, const trit_tmat *w, const int8_t *q, const 
         CUDA_LAUNCHED(ci, "matmul_tq gemv (bulk)");
         return;
     }
-    if ((kernel == TRIT_CUDA_TQ_WGMMA || kernel == TRIT_CUDA_TQ_WGMMA_PERSIST) && !wgmma_ok)
+    const bool wg_kernel = kernel == TRIT_CUDA_TQ_WGMMA || kernel == TRIT_CUDA_TQ_WGMMA_PERSIST;
+    if (wg_kernel && !wgmma_ok)
         kernel = TRIT_CUDA_TQ_GEMM;
-    if (kernel == TRIT_CUDA_TQ_WGMMA || kernel == TRIT_CUDA_TQ_WGMMA_PERSIST) {
+    if (wg_kernel && wgmma_ok) {
         // 128 weight rows × BT tokens per CTA, one CTA per SM at a time: the BT of 256, 192 or 128 with the least
         // (waves × time per tile), the tile time taken as BT + 32 (the epilogue and pipeline fill); from 3 full
         // waves of 192-token tiles on, the persistent kernel, which hides the pipeline fill of every tile but

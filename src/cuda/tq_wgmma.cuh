@@ -14,7 +14,8 @@
  *    two consumers of MT × 64 weight rows each. A STAGES-deep ring of full/empty mbarriers connects them.
  *  - int32 accumulators in registers; the epilogue of backend.h, (float)acc / s · γ rounded as the reference does
  *    (the division by Markstein's exact correction of acc · (1/s)), with the residual add when asked. It goes
- *    through shared memory so that the threads write y in 16-byte rows.
+ *    through shared memory so that the threads write y in 16-byte rows; OutT = uint16_t writes bf16 (the f32
+ *    result rounded to nearest even, as trit_ref_matmul_tq_bf16).
  * H100 history and figures: dev/cuda/NOTES.md.
  * Needs K % 16 == 0 (the TMA row stride) and q 16-byte aligned; the dispatcher falls back to the mma.sync kernel
  * otherwise, and on GPUs other than compute capability 9.0. */
@@ -42,20 +43,28 @@
  * (not the stage buffers), so while the consumers write y the producer already streams the next tile's k blocks
  * into the ring: the next tile's MMAs start without the pipeline fill. (Writing y in slices between the next
  * tile's wgmma groups doubled the time per k block on H100, stores or not: dev/cuda/NOTES.md.)
- * PERSIST 0: one CTA per tile; the staging tile reuses the freed stage buffers and y is written after the MMAs. */
-template <int MT_, int BT_, int STAGES_, int PERSIST_ = 0> struct tq_wg_cfg {
+ * PERSIST 0: one CTA per tile; the staging tile reuses the freed stage buffers and y is written after the MMAs.
+ * PP 1 (ping-pong, persistent): each consumer warpgroup takes whole tiles of MT × 64 rows, the two in turn (the
+ * CTA's tiles 0, 2, 4.. and 1, 3, 5..) from the one ring, so one warpgroup's epilogue runs while the other's MMAs
+ * use the tensor cores (CUTLASS's "ping-pong" schedule). The epilogue writes y straight from the accumulators.
+ * Measured on H100 (workbench kernel60): 1.45× slower than PERSIST without it; one warpgroup alone does not keep
+ * the tensor cores busy with the register-operand decode. Kept for the workbench. */
+template <int MT_, int BT_, int STAGES_, int PERSIST_ = 0, int PP_ = 0> struct tq_wg_cfg {
     static constexpr int PERSIST = PERSIST_;
+    static constexpr int PP = PP_;
+    static_assert(!PP || PERSIST, "ping-pong is a persistent schedule");
     static constexpr int MT = MT_;                  // m64 tiles per consumer warpgroup
-    static constexpr int BT = BT_;                  // tokens per CTA = wgmma n
+    static constexpr int BT = BT_;                  // tokens per tile = wgmma n
     static constexpr int STAGES = STAGES_;
-    static constexpr int ROWS = 2 * 64 * MT;        // weight rows per CTA (two consumer warpgroups)
+    static constexpr int ROWS = (PP ? 1 : 2) * 64 * MT; // weight rows per tile
     static constexpr int RB = ROWS / 16;            // row blocks (supertiles) per stage
     static constexpr int BBYTES = BT * 128;         // activation tile per stage (multiple of 1024)
     static constexpr int WBYTES = RB * TQ_ST_BYTES; // weight supertiles per stage
     static constexpr int THREADS = 384;
     static constexpr int RING = STAGES * (BBYTES + WBYTES);
     static constexpr int P = ROWS + 4;              // staging row pitch (int32): the pad spreads rows over banks
-    static constexpr int STAGE_OUT = BT * P * 4 + BT * 8 + ROWS * 4; // sums [BT][P], s and 1/s [BT], γ [ROWS]
+    // sums [BT][P], s and 1/s [BT], γ [ROWS]; PP: s and 1/s [BT] per consumer warpgroup
+    static constexpr int STAGE_OUT = PP ? 2 * BT * 8 : BT * P * 4 + BT * 8 + ROWS * 4;
     static constexpr int OUT = PERSIST ? STAGE_OUT : 0; // PERSIST: the staging tile after the ring
     static constexpr int SMEM = 1024 /* alignment slack */ + RING + OUT + 2 * STAGES * 8;
     static_assert(PERSIST || STAGE_OUT <= RING, "the staging tile reuses the stage buffers");
@@ -67,6 +76,8 @@ typedef tq_wg_cfg<1, 128, 8> tq_wg12_cfg;       // kernel12: 128 rows × 128 tok
 typedef tq_wg_cfg<2, 128, 6> tq_wg13_cfg;       // kernel13: 256 rows × 128 tokens
 typedef tq_wg_cfg<1, 128, 7, 1> tq_wg30_cfg; // kernel30: persistent, 128 × 128 tiles
 typedef tq_wg_cfg<1, 192, 4, 1> tq_wg31_cfg; // kernel31: persistent, 128 × 192 tiles
+typedef tq_wg_cfg<2, 128, 10, 1, 1> tq_wg60_cfg; // kernel60: ping-pong, 128 × 128 tiles per warpgroup (workbench
+                                                 // only: 176 µs against 121 for kernel31 at 2048×13824×2560)
 
 #if TQ_WGMMA_DEVICE
 template <int N> __device__ __forceinline__ void tq_wgmma(int32_t (&d)[N / 2], const uint32_t (&a)[4], uint64_t desc,
@@ -194,6 +205,42 @@ __device__ __forceinline__ void tq_trace(int, bool = false) {}
  * 42 MMAs done, 43 epilogue tile in shared memory, 44 epilogue done, 45 end (globaltimer), 46 SM id,
  * 47 producer start (clock), 48 producer done issuing (clock) */
 
+/* a barrier among the 128 threads of consumer warpgroup cw (named barriers 2 and 3; 0 is __syncthreads, 1 both
+ * consumer warpgroups) */
+__device__ __forceinline__ void tq_wg_bar(int cw) {
+    if (cw == 0)
+        asm volatile("bar.sync 2, 128;\n" ::: "memory");
+    else
+        asm volatile("bar.sync 3, 128;\n" ::: "memory");
+}
+/* Ping-pong order: warpgroup cw's tile j waits until the other's tile j-1 has finished its MMAs (named barriers 4
+ * and 5, 128 threads arriving and 128 waiting). Besides giving the tensor cores to one warpgroup at a time, it
+ * keeps the full barriers' parity waits exact: a warpgroup never waits for a ring position more than one pass
+ * ahead of what has been consumed. */
+__device__ __forceinline__ void tq_pp_wait_turn(int cw) {
+    if (cw == 0)
+        asm volatile("bar.sync 5, 256;\n" ::: "memory");
+    else
+        asm volatile("bar.sync 4, 256;\n" ::: "memory");
+}
+__device__ __forceinline__ void tq_pp_pass_turn(int cw) {
+    if (cw == 0)
+        asm volatile("bar.arrive 4, 256;\n" ::: "memory");
+    else
+        asm volatile("bar.arrive 5, 256;\n" ::: "memory");
+}
+/* the same barrier, returning whether v holds on every thread of the warpgroup */
+__device__ __forceinline__ bool tq_wg_bar_and(int cw, bool v) {
+    uint32_t r;
+    if (cw == 0)
+        asm volatile("{\n.reg .pred p, q;\nsetp.ne.u32 p, %1, 0;\nbar.red.and.pred q, 2, 128, p;\nselp.u32 %0, 1, 0, q;\n}\n"
+                     : "=r"(r) : "r"((uint32_t)v) : "memory");
+    else
+        asm volatile("{\n.reg .pred p, q;\nsetp.ne.u32 p, %1, 0;\nbar.red.and.pred q, 3, 128, p;\nselp.u32 %0, 1, 0, q;\n}\n"
+                     : "=r"(r) : "r"((uint32_t)v) : "memory");
+    return r != 0;
+}
+
 /* grid: min(tiles, SMs) CTAs when C::PERSIST, else one per tile; tile i is row tile i % n_rt, token tile
  * i / n_rt (neighbouring CTAs share the activation tile in L2). Block 384 threads; dynamic shared memory C::SMEM. */
 template <class C, class OutT = float>
@@ -216,7 +263,7 @@ __global__ void __launch_bounds__(384, 1)
     if (threadIdx.x == 0) {
         for (int i = 0; i < C::STAGES; i++) {
             tq_mbar_init(&full[i], 1);
-            tq_mbar_init(&empty[i], 8); // lane 0 of each consumer warp
+            tq_mbar_init(&empty[i], C::PP ? 4 : 8); // lane 0 of each consumer warp that reads the stage
         }
         asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
     }
@@ -246,6 +293,7 @@ __global__ void __launch_bounds__(384, 1)
     // consumers
     asm volatile("setmaxnreg.inc.sync.aligned.u32 232;\n");
     const int cw = wg - 1, wl = (threadIdx.x / 32) & 3, lane = threadIdx.x & 31, ct = threadIdx.x - 128;
+    const int cwt = ct & 127; // thread in its warpgroup
     const bool tracer = ct == 0;
     if (tracer) {
         tq_trace(0, true);
@@ -270,8 +318,8 @@ __global__ void __launch_bounds__(384, 1)
             tq_trace(2 + c);
 #pragma unroll
         for (int mt = 0; mt < C::MT; mt++) {
-            const uint4 w = *(const uint4 *)(sW + st * C::WBYTES + ((cw * C::MT + mt) * 4 + wl) * TQ_ST_BYTES +
-                                             lane * 16);
+            const int sup = ((C::PP ? 0 : cw * C::MT) + mt) * 4 + wl; // this warp's supertile in the stage
+            const uint4 w = *(const uint4 *)(sW + st * C::WBYTES + sup * TQ_ST_BYTES + lane * 16);
             const uint32_t ws[4] = {w.x, w.y, w.z, w.w};
 #pragma unroll
             for (int j = 0; j < 4; j++)
@@ -355,11 +403,23 @@ __global__ void __launch_bounds__(384, 1)
         }
     };
 
-    for (int tile = blockIdx.x; tile < n_tiles; tile += gridDim.x, c0 += Kt) {
+    if (C::PP) { // this warpgroup's own s and 1/s
+        ts = (float *)(smem + C::RING) + cw * 2 * C::BT;
+        tr = ts + C::BT;
+    }
+    // the CTA's tiles j = 0, 1, 2.. (tile blockIdx.x + j · gridDim.x, ring positions j · Kt ..); PP: warpgroup cw
+    // takes j = cw, cw + 2, ..
+    constexpr int JSTEP = C::PP ? 2 : 1;
+    for (int j = C::PP ? cw : 0, tile = blockIdx.x + j * gridDim.x; tile < n_tiles;
+         j += JSTEP, tile += JSTEP * gridDim.x) {
+        c0 = j * Kt;
         const int rb0 = (tile % n_rt) * C::RB, m0 = (tile / n_rt) * C::BT, n0 = rb0 * 16;
-        // this tile's activation scale of token ct, loaded now so that its latency is hidden by the MMAs
-        static_assert(C::BT <= 256, "one token scale per consumer thread");
-        const float s_ct = ct < C::BT && m0 + ct < M ? __ldg(&s[m0 + ct]) : 1.0f;
+        // this tile's activation scale of token sidx, loaded now so that its latency is hidden by the MMAs
+        static_assert(C::PP ? C::BT <= 128 : C::BT <= 256, "one token scale per thread");
+        const int sidx = C::PP ? cwt : ct;
+        const float s_ct = sidx < C::BT && m0 + sidx < M ? __ldg(&s[m0 + sidx]) : 1.0f;
+        if (C::PP && j > 0)
+            tq_pp_wait_turn(cw);
 #pragma unroll
         for (int mt = 0; mt < C::MT; mt++)
 #pragma unroll
@@ -382,8 +442,51 @@ __global__ void __launch_bounds__(384, 1)
         }
         tq_wgmma_wait<0>();
         release(Kt - 1);
+        if (C::PP && tile + gridDim.x < n_tiles) // the CTA's next tile, the other warpgroup's, may start
+            tq_pp_pass_turn(cw);
         if (tracer)
             tq_trace(42);
+
+        if constexpr (C::PP) {
+            // y straight from the accumulators: lane (g, t) holds rows wl·16 + g (+8) of tokens 8i + 2t (+1), so
+            // each store instruction fills four 32-byte sectors. s and 1/s of the tile's tokens go through shared
+            // memory once the warpgroup's previous tile no longer reads them; the exact division's slow path
+            // (s outside [1e-20, 1e30]) is taken for the whole tile when any token needs it.
+            tq_wg_bar(cw);
+            bool ok = true;
+            if (cwt < C::BT) {
+                const float r = s_ct >= 1e-20f && s_ct <= 1e30f ? __frcp_rn(s_ct) : 0.0f;
+                ts[cwt] = s_ct;
+                tr[cwt] = r;
+                ok = r != 0.0f;
+            }
+            const bool fast = tq_wg_bar_and(cw, ok);
+#pragma unroll
+            for (int mt = 0; mt < C::MT; mt++) {
+                const int row = n0 + mt * 64 + wl * 16 + g;
+                const float gam[2] = {tq_seg_scale(sg, row), tq_seg_scale(sg, row + 8)};
+#pragma unroll
+                for (int i = 0; i < C::BT / 8; i++)
+#pragma unroll
+                    for (int e = 0; e < 4; e++) {
+                        const int tok = 8 * i + 2 * t + (e & 1), n = row + 8 * (e >> 1);
+                        if (m0 + tok >= M || n >= N)
+                            continue;
+                        const float x = (float)acc[mt][4 * i + e], sm = ts[tok];
+                        float d;
+                        if (fast) {
+                            const float rm = tr[tok], q = __fmul_rn(x, rm);
+                            d = __fmaf_rn(__fmaf_rn(-q, sm, x), rm, q); // Markstein: exact, see write_y
+                        } else {
+                            d = tq_div_slow(x, sm);
+                        }
+                        const float v = __fmul_rn(d, gam[e >> 1]);
+                        OutT *p = y + (size_t)(m0 + tok) * N + n;
+                        tq_put(p, accumulate ? __fadd_rn(tq_get(p), v) : v);
+                    }
+            }
+            continue;
+        }
 
         // the sums into the staging tile, once every consumer is done with what it holds (PERSIST: the previous
         // tile's output; else the stage buffers it overlays)
