@@ -178,6 +178,8 @@ int main(int argc, char **argv) {
                        (float *)y, (unsigned long long *)buf, ghz);
     trace_persistent<tq_wg31_cfg>("persistent 128x192 (kernel31)", N, K, M, (const uint4 *)W, (const int8_t *)q,
                                   (const float *)s, (float *)y, (unsigned long long *)buf, ghz);
+    trace_persistent<tq_wg33_cfg>("persistent 128x192, early (kernel33)", N, K, M, (const uint4 *)W,
+                                  (const int8_t *)q, (const float *)s, (float *)y, (unsigned long long *)buf, ghz);
     trace_persistent<tq_wg30_cfg>("persistent 128x128 (kernel30)", N, K, M, (const uint4 *)W, (const int8_t *)q,
                                   (const float *)s, (float *)y, (unsigned long long *)buf, ghz);
     return 0;

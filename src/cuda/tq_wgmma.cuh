@@ -49,10 +49,14 @@
  * use the tensor cores (CUTLASS's "ping-pong" schedule). The epilogue writes y straight from the accumulators.
  * Measured on H100 (workbench kernel60): 1.45× slower than PERSIST without it; one warpgroup alone does not keep
  * the tensor cores busy with the register-operand decode. Kept for the workbench. */
-template <int MT_, int BT_, int STAGES_, int PERSIST_ = 0, int PP_ = 0> struct tq_wg_cfg {
+template <int MT_, int BT_, int STAGES_, int PERSIST_ = 0, int PP_ = 0, int EARLY_ = 0> struct tq_wg_cfg {
     static constexpr int PERSIST = PERSIST_;
     static constexpr int PP = PP_;
     static_assert(!PP || PERSIST, "ping-pong is a persistent schedule");
+    // EARLY (persistent, workbench): a tile's output is written after the next tile's first two wgmma groups are
+    // issued, so those k blocks' MMAs run under it
+    static constexpr int EARLY = EARLY_;
+    static_assert(!EARLY || (PERSIST && !PP), "EARLY defers a persistent tile's output");
     static constexpr int MT = MT_;                  // m64 tiles per consumer warpgroup
     static constexpr int BT = BT_;                  // tokens per tile = wgmma n
     static constexpr int STAGES = STAGES_;
@@ -76,6 +80,8 @@ typedef tq_wg_cfg<1, 128, 8> tq_wg12_cfg;       // kernel12: 128 rows × 128 tok
 typedef tq_wg_cfg<2, 128, 6> tq_wg13_cfg;       // kernel13: 256 rows × 128 tokens
 typedef tq_wg_cfg<1, 128, 7, 1> tq_wg30_cfg; // kernel30: persistent, 128 × 128 tiles
 typedef tq_wg_cfg<1, 192, 4, 1> tq_wg31_cfg; // kernel31: persistent, 128 × 192 tiles
+typedef tq_wg_cfg<1, 192, 4, 1, 0, 1> tq_wg33_cfg; // kernel33: kernel31 with the output written under the next
+                                                   // tile's first two k blocks (NOT yet run on a GPU)
 typedef tq_wg_cfg<2, 128, 10, 1, 1> tq_wg60_cfg; // kernel60: ping-pong, 128 × 128 tiles per warpgroup (workbench
                                                  // only: 176 µs against 121 for kernel31 at 2048×13824×2560)
 
@@ -425,8 +431,27 @@ __global__ void __launch_bounds__(384, 1)
 #pragma unroll
             for (int i = 0; i < C::BT / 2; i++)
                 acc[mt][i] = 0;
-        load_decode(a0, 0);
-        for (int kb = 0; kb < Kt; kb += 2) {
+        int kb0 = 0; // where the k loop starts
+        if (C::EARLY && pn_tok > 0) { // the previous tile's output, under this tile's first two groups
+            if (Kt >= 2) {
+                load_decode(a0, 0);
+                issue(a0, 0);
+                load_decode(a1, 1);
+                issue(a1, 1);
+                write_y();
+                tq_wgmma_wait<1>(); // the group of k block 0 is done: a0 and its stage are free
+                release(0);
+                if (Kt > 2)
+                    load_decode(a0, 2);
+                kb0 = 2; // the loop's state at kb = 2: a0 decoded, the group of kb - 1 in flight
+            } else {
+                write_y();
+                load_decode(a0, 0);
+            }
+        } else {
+            load_decode(a0, 0);
+        }
+        for (int kb = kb0; kb < Kt; kb += 2) {
             issue(a0, kb);
             tq_wgmma_wait<1>(); // the group of kb-1 is done: a1 and its stage are free
             if (kb >= 1)
@@ -510,8 +535,11 @@ __global__ void __launch_bounds__(384, 1)
         if (tracer)
             tq_trace(43);
         pm0 = m0, pn0 = n0, pn_tok = min(C::BT, M - m0);
-        write_y();
+        if (!C::EARLY)
+            write_y();
     }
+    if (C::EARLY && pn_tok > 0) // the last tile's output
+        write_y();
     if (tracer) {
         tq_trace(44);
         tq_trace(45, true);
