@@ -11,26 +11,15 @@
 #include <vector>
 
 #include "cuda/tq_wgmma.cuh"
+#include "dev_util.h"
 
-#define CK(call)                                                                                   \
-    do {                                                                                           \
-        cudaError_t e_ = (call);                                                                   \
-        if (e_ != cudaSuccess) {                                                                   \
-            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call, cudaGetErrorString(e_)); \
-            exit(1);                                                                               \
-        }                                                                                          \
-    } while (0)
 
-static double median(std::vector<double> v) {
-    if (v.empty())
-        return 0;
-    std::sort(v.begin(), v.end());
-    return v[v.size() / 2];
-}
-
-template <class C> static void trace(const char *name, int N, int K, int M, const uint4 *W, const int8_t *q,
-                                     const float *s, float *y, unsigned long long *buf, double clock_ghz) {
-    tq_segs sg = {1, {N, N, N, N}, {1.5f, 1.5f, 1.5f, 1.5f}};
+/* variant C on one shape: ms = the time of 10 back-to-back launches after 3 warm-ups, untraced; then one traced
+ * launch, whose per-CTA events it returns ([TQ_TRACE_CTAS][TQ_TRACE_EV]) */
+template <class C>
+static std::vector<unsigned long long> run_traced(int N, int K, int M, const uint4 *W, const int8_t *q, const float *s,
+                                                  float *y, unsigned long long *buf, float *ms) {
+    const tq_segs sg = {1, {N, N, N, N}, {1.5f, 1.5f, 1.5f, 1.5f}};
     const int Kt = (K + 127) / 128;
     CK(tq_wgmma_init<C>());
     unsigned long long *null = NULL;
@@ -45,8 +34,7 @@ template <class C> static void trace(const char *name, int N, int K, int M, cons
         CK(tq_wgmma_launch<C>(0, W, Kt, q, s, M, N, K, sg, y, 0));
     CK(cudaEventRecord(e1));
     CK(cudaEventSynchronize(e1));
-    float ms;
-    CK(cudaEventElapsedTime(&ms, e0, e1));
+    CK(cudaEventElapsedTime(ms, e0, e1));
     CK(cudaMemset(buf, 0, sizeof(unsigned long long) * TQ_TRACE_CTAS * TQ_TRACE_EV));
     CK(cudaMemcpyToSymbol(tq_trace_buf, &buf, sizeof buf));
     CK(tq_wgmma_launch<C>(0, W, Kt, q, s, M, N, K, sg, y, 0));
@@ -54,6 +42,14 @@ template <class C> static void trace(const char *name, int N, int K, int M, cons
     CK(cudaMemcpyToSymbol(tq_trace_buf, &null, sizeof null));
     std::vector<unsigned long long> h((size_t)TQ_TRACE_CTAS * TQ_TRACE_EV);
     CK(cudaMemcpy(h.data(), buf, h.size() * 8, cudaMemcpyDeviceToHost));
+    return h;
+}
+
+template <class C> static void trace(const char *name, int N, int K, int M, const uint4 *W, const int8_t *q,
+                                     const float *s, float *y, unsigned long long *buf, double clock_ghz) {
+    const int Kt = (K + 127) / 128;
+    float ms;
+    const std::vector<unsigned long long> h = run_traced<C>(N, K, M, W, q, s, y, buf, &ms);
     const long tiles = (long)((N + C::ROWS - 1) / C::ROWS) * ((M + C::BT - 1) / C::BT);
     const int n = (int)std::min<long>(tiles, TQ_TRACE_CTAS), kmax = std::min(Kt, 40);
     std::vector<double> first, interval, tail, stage, epi, gap, span;
@@ -89,34 +85,13 @@ template <class C> static void trace(const char *name, int N, int K, int M, cons
 /* persistent variants: the k-block times of a CTA's first two tiles (events 2..41 count k blocks across tiles) */
 template <class C> static void trace_persistent(const char *name, int N, int K, int M, const uint4 *W, const int8_t *q,
                                                 const float *s, float *y, unsigned long long *buf, double clock_ghz) {
-    tq_segs sg = {1, {N, N, N, N}, {1.5f, 1.5f, 1.5f, 1.5f}};
     const int Kt = (K + 127) / 128;
     if (2 * Kt > 40) {
         printf("%s: K too long for the two-tile trace\n", name);
         return;
     }
-    CK(tq_wgmma_init<C>());
-    unsigned long long *null = NULL;
-    CK(cudaMemcpyToSymbol(tq_trace_buf, &null, sizeof null));
-    cudaEvent_t e0, e1;
-    CK(cudaEventCreate(&e0));
-    CK(cudaEventCreate(&e1));
-    for (int i = 0; i < 3; i++)
-        CK(tq_wgmma_launch<C>(0, W, Kt, q, s, M, N, K, sg, y, 0));
-    CK(cudaEventRecord(e0));
-    for (int i = 0; i < 10; i++)
-        CK(tq_wgmma_launch<C>(0, W, Kt, q, s, M, N, K, sg, y, 0));
-    CK(cudaEventRecord(e1));
-    CK(cudaEventSynchronize(e1));
     float ms;
-    CK(cudaEventElapsedTime(&ms, e0, e1));
-    CK(cudaMemset(buf, 0, sizeof(unsigned long long) * TQ_TRACE_CTAS * TQ_TRACE_EV));
-    CK(cudaMemcpyToSymbol(tq_trace_buf, &buf, sizeof buf));
-    CK(tq_wgmma_launch<C>(0, W, Kt, q, s, M, N, K, sg, y, 0));
-    CK(cudaDeviceSynchronize());
-    CK(cudaMemcpyToSymbol(tq_trace_buf, &null, sizeof null));
-    std::vector<unsigned long long> h((size_t)TQ_TRACE_CTAS * TQ_TRACE_EV);
-    CK(cudaMemcpy(h.data(), buf, h.size() * 8, cudaMemcpyDeviceToHost));
+    const std::vector<unsigned long long> h = run_traced<C>(N, K, M, W, q, s, y, buf, &ms);
     const double cyc_us = 1.0 / (clock_ghz * 1e3);
     std::vector<double> first, int1, gap, int2;
     for (int b = 0; b < 132; b++) {

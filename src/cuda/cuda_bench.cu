@@ -41,6 +41,17 @@ struct bench_ctx {
         }                                                                                             \
     } while (0)
 
+/* the median of the per-call times v, µs, once the back end reports no error from the calls; < 0 otherwise */
+double checked_median(bench_ctx &c, std::vector<double> &v) {
+    trit_error err;
+    if (c.be->ops->sync(c.be, &err) != TRIT_OK) {
+        fprintf(stderr, "trit bench cuda: %s (%s)\n", err.msg, err.where);
+        return -1.0;
+    }
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+}
+
 /* median over reps of the mean time per call of fn(i) over iters calls, µs; < 0 on failure */
 template <class F> double time_us(bench_ctx &c, F fn) {
     for (int i = 0; i < 3; i++)
@@ -58,13 +69,7 @@ template <class F> double time_us(bench_ctx &c, F fn) {
         BCHECK(cudaEventElapsedTime(&ms, c.e0, c.e1));
         v.push_back(1000.0 * ms / c.iters);
     }
-    trit_error err;
-    if (c.be->ops->sync(c.be, &err) != TRIT_OK) {
-        fprintf(stderr, "trit bench cuda: %s (%s)\n", err.msg, err.where);
-        return -1.0;
-    }
-    std::sort(v.begin(), v.end());
-    return v[v.size() / 2];
+    return checked_median(c, v);
 }
 
 /* the same iters calls captured into a CUDA graph and replayed (how a decode step is launched once the forward
@@ -96,13 +101,7 @@ template <class F> double time_graph_us(bench_ctx &c, F fn) {
         cudaGraphExecDestroy(exec);
     cudaGraphDestroy(graph);
     BCHECK(e);
-    trit_error err;
-    if (c.be->ops->sync(c.be, &err) != TRIT_OK) {
-        fprintf(stderr, "trit bench cuda: %s (%s)\n", err.msg, err.where);
-        return -1.0;
-    }
-    std::sort(v.begin(), v.end());
-    return v[v.size() / 2];
+    return checked_median(c, v);
 }
 
 /* device copy bandwidth in GB/s, counting bytes read + written */

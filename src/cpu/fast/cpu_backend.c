@@ -82,94 +82,87 @@ static void cpu_tmat_free(trit_backend *be, trit_tmat *w) {
     w->bytes = 0;
 }
 
-typedef struct {
+typedef struct pack_job pack_job;
+/* row n of the codes (row = codes + n·K, all in {-1,0,1}) into its bytes of the layout */
+typedef void (*pack_row_fn)(const pack_job *j, int64_t n, const int8_t *row);
+struct pack_job {
     const int8_t *codes;
     int32_t N, K, KT;
     uint8_t *data;
+    pack_row_fn row;
     atomic_int bad; /* some thread saw a code outside {-1,0,1} */
-} pack_job;
+};
 
-/* rows [lo, hi) of codes into TQ1 tiles (cpu.h); the row's missing columns of the last tile get code 1 (w = 0) —
- * any code would do against the zero-padded activations, 1 keeps the byte a valid fraction */
-static void pack_work_tq1(void *ctx, int64_t lo, int64_t hi, int ith) {
-    pack_job *j = ctx;
+/* TQ1 tiles (cpu.h); the row's missing columns of the last tile get code 1 (w = 0) — any code would do against
+ * the zero-padded activations, 1 keeps the byte a valid fraction */
+static void pack_row_tq1(const pack_job *j, int64_t n, const int8_t *row) {
     const int32_t K = j->K;
-    unsigned bad = 0;
-    for (int64_t n = lo; n < hi; n++) {
-        const int8_t *row = j->codes + (size_t)n * K;
-        for (int32_t k = 0; k < K; k++)
-            bad |= (uint8_t)(row[k] + 1) > 2;
-        uint8_t *o = j->data + (size_t)(n / TRIT_T16_ROWS) * j->KT * TRIT_TQ1_BYTES + 4 * (n % TRIT_T16_ROWS);
-        for (int32_t kt = 0; kt < j->KT; kt++, o += TRIT_TQ1_BYTES)
-            for (int b = 0; b < 4; b++) {
-                uint8_t c[5];
-                for (int i = 0; i < 5; i++) {
-                    const int32_t k = kt * TRIT_TQ1_COLS + 4 * i + b;
-                    c[i] = k < K ? (uint8_t)((row[k] + 1) & 3) : 1;
-                }
-                o[b] = trit_tq1_encode(c);
+    uint8_t *o = j->data + (size_t)(n / TRIT_T16_ROWS) * j->KT * TRIT_TQ1_BYTES + 4 * (n % TRIT_T16_ROWS);
+    for (int32_t kt = 0; kt < j->KT; kt++, o += TRIT_TQ1_BYTES)
+        for (int b = 0; b < 4; b++) {
+            uint8_t c[5];
+            for (int i = 0; i < 5; i++) {
+                const int32_t k = kt * TRIT_TQ1_COLS + 4 * i + b;
+                c[i] = k < K ? (uint8_t)((row[k] + 1) & 3) : 1;
             }
-    }
-    if (bad)
-        atomic_store(&j->bad, 1);
+            o[b] = trit_tq1_encode(c);
+        }
 }
 
-/* rows [lo, hi) of codes into TL tiles (cpu.h); missing columns get index 4 (w = 0, 0) */
-static void pack_work_tl(void *ctx, int64_t lo, int64_t hi, int ith) {
-    pack_job *j = ctx;
+/* TL tiles (cpu.h); missing columns get index 4 (w = 0, 0) */
+static void pack_row_tl(const pack_job *j, int64_t n, const int8_t *row) {
     const int32_t K = j->K;
-    unsigned bad = 0;
-    for (int64_t n = lo; n < hi; n++) {
-        const int8_t *row = j->codes + (size_t)n * K;
-        for (int32_t k = 0; k < K; k++)
-            bad |= (uint8_t)(row[k] + 1) > 2;
-        uint8_t *o = j->data + (size_t)(n / TRIT_T16_ROWS) * j->KT * TRIT_TL_BYTES + n % TRIT_T16_ROWS;
-        for (int32_t kt = 0; kt < j->KT; kt++, o += TRIT_TL_BYTES)
-            for (int lane = 0; lane < 2; lane++) {
-                int idx[2];
-                for (int h = 0; h < 2; h++) {
-                    const int32_t k = kt * TRIT_TL_COLS + 4 * lane + 2 * h;
-                    const int c0 = k < K ? (row[k] + 1) & 3 : 1, c1 = k + 1 < K ? (row[k + 1] + 1) & 3 : 1;
-                    idx[h] = 3 * c0 + c1;
-                }
-                o[16 * lane] = (uint8_t)(idx[0] | idx[1] << 4);
+    uint8_t *o = j->data + (size_t)(n / TRIT_T16_ROWS) * j->KT * TRIT_TL_BYTES + n % TRIT_T16_ROWS;
+    for (int32_t kt = 0; kt < j->KT; kt++, o += TRIT_TL_BYTES)
+        for (int lane = 0; lane < 2; lane++) {
+            int idx[2];
+            for (int h = 0; h < 2; h++) {
+                const int32_t k = kt * TRIT_TL_COLS + 4 * lane + 2 * h;
+                const int c0 = k < K ? (row[k] + 1) & 3 : 1, c1 = k + 1 < K ? (row[k + 1] + 1) & 3 : 1;
+                idx[h] = 3 * c0 + c1;
             }
-    }
-    if (bad)
-        atomic_store(&j->bad, 1);
+            o[16 * lane] = (uint8_t)(idx[0] | idx[1] << 4);
+        }
 }
 
-/* rows [lo, hi) of codes into T16 tiles; every byte of a valid row is written once (no read-modify-write) */
+/* T16 tiles; every byte of a valid row is written once (no read-modify-write) */
+static void pack_row_t16(const pack_job *j, int64_t n, const int8_t *row) {
+    const int32_t K = j->K, KF = K / TRIT_T16_COLS;
+    uint8_t *o = j->data + (size_t)(n / TRIT_T16_ROWS) * j->KT * TRIT_T16_BYTES + 4 * (n % TRIT_T16_ROWS);
+    for (int32_t kt = 0; kt < KF; kt++, o += TRIT_T16_BYTES) {
+        // byte b of the row's word: columns b, 4+b, 8+b, 12+b of the tile in bits 1:0 .. 7:6. Four codes at
+        // a time as a 32-bit word: ((c & 3) + 1) & 3 maps -1, 0, 1 to 0, 1, 2 per byte without carries,
+        // and the shifts by 2, 4, 6 of values <= 3 stay inside their byte.
+        uint32_t v[4];
+        memcpy(v, row + (size_t)kt * TRIT_T16_COLS, sizeof v);
+        for (int i = 0; i < 4; i++)
+            v[i] = ((v[i] & 0x03030303u) + 0x01010101u) & 0x03030303u;
+        const uint32_t word = v[0] | v[1] << 2 | v[2] << 4 | v[3] << 6;
+        memcpy(o, &word, sizeof word); // every step is byte-wise, so this is right on either endianness
+    }
+    if (KF < j->KT) // last partial tile: missing columns get code 0 (they meet zero activations)
+        for (int b = 0; b < 4; b++) {
+            unsigned v = 0;
+            for (int i = 0; i < 4; i++) {
+                int32_t k = KF * TRIT_T16_COLS + 4 * i + b;
+                if (k < K)
+                    v |= (unsigned)((row[k] + 1) & 3) << (2 * i);
+            }
+            o[b] = (uint8_t)v;
+        }
+}
+
+/* rows [lo, hi) of codes through the job's row packer, checking every code on the way (a vectorisable loop:
+ * code + 1 must be 0, 1 or 2); a row with a bad code is still packed, the caller rejects the whole matrix */
 static void pack_work(void *ctx, int64_t lo, int64_t hi, int ith) {
     pack_job *j = ctx;
-    const int32_t K = j->K, KF = K / TRIT_T16_COLS;
+    const int32_t K = j->K;
     unsigned bad = 0;
     for (int64_t n = lo; n < hi; n++) {
         const int8_t *row = j->codes + (size_t)n * K;
-        for (int32_t k = 0; k < K; k++) // vectorisable check: code + 1 must be 0, 1 or 2
+        for (int32_t k = 0; k < K; k++)
             bad |= (uint8_t)(row[k] + 1) > 2;
-        uint8_t *o = j->data + (size_t)(n / TRIT_T16_ROWS) * j->KT * TRIT_T16_BYTES + 4 * (n % TRIT_T16_ROWS);
-        for (int32_t kt = 0; kt < KF; kt++, o += TRIT_T16_BYTES) {
-            // byte b of the row's word: columns b, 4+b, 8+b, 12+b of the tile in bits 1:0 .. 7:6. Four codes at
-            // a time as a 32-bit word: ((c & 3) + 1) & 3 maps -1, 0, 1 to 0, 1, 2 per byte without carries,
-            // and the shifts by 2, 4, 6 of values <= 3 stay inside their byte.
-            uint32_t v[4];
-            memcpy(v, row + (size_t)kt * TRIT_T16_COLS, sizeof v);
-            for (int i = 0; i < 4; i++)
-                v[i] = ((v[i] & 0x03030303u) + 0x01010101u) & 0x03030303u;
-            const uint32_t word = v[0] | v[1] << 2 | v[2] << 4 | v[3] << 6;
-            memcpy(o, &word, sizeof word); // every step is byte-wise, so this is right on either endianness
-        }
-        if (KF < j->KT) // last partial tile: missing columns get code 0 (they meet zero activations)
-            for (int b = 0; b < 4; b++) {
-                unsigned v = 0;
-                for (int i = 0; i < 4; i++) {
-                    int32_t k = KF * TRIT_T16_COLS + 4 * i + b;
-                    if (k < K)
-                        v |= (unsigned)((row[k] + 1) & 3) << (2 * i);
-                }
-                o[b] = (uint8_t)v;
-            }
+        j->row(j, n, row);
     }
     if (bad)
         atomic_store(&j->bad, 1);
@@ -211,10 +204,14 @@ static trit_status cpu_tmat_pack(trit_backend *be, trit_tmat *w, const int8_t *c
     }
     // the last row block may have padding rows (rowscale 0): code 0, or index 4 (w = 0, 0) in TL
     memset(data + bytes - block, layout == TRIT_CPU_TL ? 0x44 : 0, block);
-    pack_job pj = {.codes = codes, .N = w->N, .K = w->K, .KT = KT, .data = data};
+    pack_job pj = {.codes = codes,
+                   .N = w->N,
+                   .K = w->K,
+                   .KT = KT,
+                   .data = data,
+                   .row = layout == TRIT_CPU_TQ1 ? pack_row_tq1 : layout == TRIT_CPU_TL ? pack_row_tl : pack_row_t16};
     atomic_init(&pj.bad, 0);
-    trit_pool_for(im->pool, w->N, 64,
-                  layout == TRIT_CPU_TQ1 ? pack_work_tq1 : layout == TRIT_CPU_TL ? pack_work_tl : pack_work, &pj);
+    trit_pool_for(im->pool, w->N, 64, pack_work, &pj);
     if (atomic_load(&pj.bad)) { // find the first offender for the message
         for (size_t i = 0; i < (size_t)w->N * w->K; i++)
             if ((uint8_t)(codes[i] + 1) > 2) {

@@ -6,8 +6,7 @@
 #include <string.h>
 
 #include "cpu/fast/cpu.h"
-
-#define HEAD_I8_TILE_BYTES (192 * 1024) /* x rows per tile: this many bytes of f32 x (in L2 with the table rows) */
+#include "cpu/x86/head_i8_tiles.h"
 
 static inline __m256 widen8(const int8_t *p) {
     int64_t v;
@@ -59,26 +58,5 @@ static void dot_row_x4(const int8_t *row, const float *x0, int32_t D, float out[
 
 void trit_cpu_head_i8_avx2(const int8_t *q, const float *scale, int32_t D, int32_t V, int32_t v0, int32_t v1,
                            const float *x, int32_t M, float *logits) {
-    if (M == 1) {
-        for (int32_t v = v0; v < v1; v++)
-            logits[v] = scale[v] * dot_row(q + (size_t)v * D, x, D);
-        return;
-    }
-    int32_t tile = (int32_t)(HEAD_I8_TILE_BYTES / ((size_t)D * sizeof(float)));
-    tile = tile < 4 ? 4 : tile & ~3;
-    for (int32_t m0 = 0; m0 < M; m0 += tile) {
-        const int32_t m1 = M - m0 < tile ? M : m0 + tile;
-        for (int32_t v = v0; v < v1; v++) {
-            const int8_t *row = q + (size_t)v * D;
-            int32_t m = m0;
-            for (; m + 4 <= m1; m += 4) {
-                float s[4];
-                dot_row_x4(row, x + (size_t)m * D, D, s);
-                for (int i = 0; i < 4; i++)
-                    logits[(size_t)(m + i) * V + v] = scale[v] * s[i];
-            }
-            for (; m < m1; m++)
-                logits[(size_t)m * V + v] = scale[v] * dot_row(row, x + (size_t)m * D, D);
-        }
-    }
+    head_i8_tiles(q, scale, D, V, v0, v1, x, M, logits, dot_row, dot_row_x4);
 }

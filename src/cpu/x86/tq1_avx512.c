@@ -13,14 +13,10 @@
 
 #include "cpu/fast/cpu.h"
 
-#define MB_MAX 8
+#define TQ_TILE_BYTES TRIT_TQ1_BYTES
+#define TQ_TILE_COLS TRIT_TQ1_COLS
+#include "cpu/x86/tq_gemm_avx512.h"
 #define PREFETCH 2048 /* bytes ahead of the GEMV weight stream, as the T16 GEMV */
-
-static inline __m512i bcast4(const int8_t *p) {
-    int32_t v;
-    memcpy(&v, p, 4);
-    return _mm512_set1_epi32(v);
-}
 
 /* codes 0..2 of the fractions x (see above) */
 static inline __m512i decode(__m512i x) {
@@ -30,19 +26,6 @@ static inline __m512i decode(__m512i x) {
 }
 
 static inline __m512i times3(__m512i x) { return _mm512_add_epi8(x, _mm512_add_epi8(x, x)); }
-
-/* y[m][n0..n0+16) from the int32 sums of 16 rows: ((float)(acc - Σq) / s) * γ, the backend.h order */
-static inline void epilogue(const trit_cpu_tq_args *a, int32_t m, int32_t n0, __m512i acc) {
-    const __m512i c = _mm512_sub_epi32(acc, _mm512_set1_epi32(a->qsum[m]));
-    __m512 v = _mm512_div_ps(_mm512_cvtepi32_ps(c), _mm512_set1_ps(a->s[m]));
-    v = _mm512_mul_ps(v, _mm512_loadu_ps(a->rowscale + n0)); // rowscale is padded to whole blocks
-    const int32_t rem = a->N - n0;
-    const __mmask16 mask = rem >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << rem) - 1);
-    float *y = a->y + (size_t)m * a->N + n0;
-    if (a->accumulate)
-        v = _mm512_add_ps(_mm512_maskz_loadu_ps(mask, y), v);
-    _mm512_mask_storeu_ps(y, mask, v);
-}
 
 // ------------------------------------------------------------------------------------------------ GEMV
 
@@ -140,49 +123,6 @@ static inline __attribute__((always_inline)) void tile_step(__m512i acc[MB_MAX][
             x1 = times3(x1);
     }
 }
-
-static inline __attribute__((always_inline)) void gemm_pass(const trit_cpu_tq_args *a, int32_t nb, int32_t m0,
-                                                            const int mb, const int two) {
-    __m512i acc[MB_MAX][2];
-    for (int r = 0; r < MB_MAX; r++)
-        acc[r][0] = acc[r][1] = _mm512_setzero_si512();
-    const int8_t *q0 = a->q + (size_t)m0 * a->K;
-    const size_t ld = (size_t)a->K;
-    const uint8_t *w0 = a->w + (size_t)nb * a->KT * TRIT_TQ1_BYTES;
-    const uint8_t *w1 = w0 + (size_t)a->KT * TRIT_TQ1_BYTES;
-    const int32_t KF = a->K / TRIT_TQ1_COLS;
-    for (int32_t kt = 0; kt < KF; kt++) {
-        const __m512i x0 = _mm512_load_si512((const void *)(w0 + (size_t)kt * TRIT_TQ1_BYTES));
-        const __m512i x1 = two ? _mm512_load_si512((const void *)(w1 + (size_t)kt * TRIT_TQ1_BYTES)) : x0;
-        tile_step(acc, x0, x1, q0 + (size_t)kt * TRIT_TQ1_COLS, ld, mb, two);
-    }
-    if (KF < a->KT) { // last partial tile through zero-padded copies of the q tails
-        int8_t qt[MB_MAX][TRIT_TQ1_COLS];
-        memset(qt, 0, sizeof qt);
-        for (int r = 0; r < mb; r++)
-            memcpy(qt[r], q0 + (size_t)r * ld + (size_t)KF * TRIT_TQ1_COLS, (size_t)(a->K - KF * TRIT_TQ1_COLS));
-        const __m512i x0 = _mm512_load_si512((const void *)(w0 + (size_t)KF * TRIT_TQ1_BYTES));
-        const __m512i x1 = two ? _mm512_load_si512((const void *)(w1 + (size_t)KF * TRIT_TQ1_BYTES)) : x0;
-        tile_step(acc, x0, x1, &qt[0][0], TRIT_TQ1_COLS, mb, two);
-    }
-    for (int r = 0; r < mb; r++) {
-        epilogue(a, m0 + r, nb * TRIT_T16_ROWS, acc[r][0]);
-        if (two)
-            epilogue(a, m0 + r, (nb + 1) * TRIT_T16_ROWS, acc[r][1]);
-    }
-}
-
-#define PASS_CASES(two)                                                                                          \
-    switch (mb) {                                                                                                \
-    case 8: gemm_pass(a, nb, m0, 8, two); break;                                                                 \
-    case 7: gemm_pass(a, nb, m0, 7, two); break;                                                                 \
-    case 6: gemm_pass(a, nb, m0, 6, two); break;                                                                 \
-    case 5: gemm_pass(a, nb, m0, 5, two); break;                                                                 \
-    case 4: gemm_pass(a, nb, m0, 4, two); break;                                                                 \
-    case 3: gemm_pass(a, nb, m0, 3, two); break;                                                                 \
-    case 2: gemm_pass(a, nb, m0, 2, two); break;                                                                 \
-    default: gemm_pass(a, nb, m0, 1, two); break;                                                                \
-    }
 
 static int g_vbmi; /* 1: VBMI usable, -1: not; set once by the first call (a benign race: same value) */
 

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "cpu/fast/cpu.h"
+#include "cpu/x86/tq_epilogue_avx512.h"
 
 void trit_cpu_tq_gemm_avx512(const trit_cpu_tq_args *a, int32_t nb0, int32_t nb1);
 
@@ -57,18 +58,6 @@ static void unpack_panels(const trit_cpu_tq_args *a, int32_t nb, uint8_t *dst) {
         _mm512_storeu_si512((void *)(o + 128), _mm512_and_si512(_mm512_srli_epi16(t, 4), m3));
         _mm512_storeu_si512((void *)(o + 192), _mm512_and_si512(_mm512_srli_epi16(t, 6), m3));
     }
-}
-
-static inline void epilogue(const trit_cpu_tq_args *a, int32_t m, int32_t n0, __m512i acc) {
-    const __m512i c = _mm512_sub_epi32(acc, _mm512_set1_epi32(a->qsum[m]));
-    __m512 v = _mm512_div_ps(_mm512_cvtepi32_ps(c), _mm512_set1_ps(a->s[m]));
-    v = _mm512_mul_ps(v, _mm512_loadu_ps(a->rowscale + n0));
-    const int32_t rem = a->N - n0;
-    const __mmask16 mask = rem >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << rem) - 1);
-    float *y = a->y + (size_t)m * a->N + n0;
-    if (a->accumulate)
-        v = _mm512_add_ps(_mm512_maskz_loadu_ps(mask, y), v);
-    _mm512_mask_storeu_ps(y, mask, v);
 }
 
 /* 16 rows of a C tile written to c[16][16], then out through the epilogue (n0 past N: nothing to write) */
