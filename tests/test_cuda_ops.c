@@ -489,6 +489,20 @@ static void test_attention_rejects(void **state) {
     assert_int_equal(be->ops->sync(be, &err), TRIT_OK); // reported once
 }
 
+/* an output type other than f32 and bf16: an error from sync, nothing launched */
+static void test_matmul_out_rejects(void **state) {
+    SKIP_WITHOUT_GPU();
+    int8_t codes[16 * 16] = {0};
+    trit_tmat w = {.N = 16, .K = 16, .n_seg = 1, .seg_end = {16}, .seg_scale = {1.0f}};
+    trit_error err;
+    assert_int_equal(be->ops->tmat_pack(be, &w, codes, &err), TRIT_OK);
+    trit_cuda_matmul_tq_out(be, &w, NULL, NULL, 1, NULL, TRIT_DT_I8ROW, 0, TRIT_CUDA_TQ_AUTO);
+    assert_int_equal(be->ops->sync(be, &err), TRIT_E_ARG);
+    assert_non_null(strstr(err.msg, "output type"));
+    assert_int_equal(be->ops->sync(be, &err), TRIT_OK); // reported once
+    be->ops->tmat_free(be, &w);
+}
+
 // ------------------------------------------------------------------------------------------------ glu, add, fused
 
 static void test_glu_add_fused(void **state) {
@@ -566,6 +580,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_quantize),       cmocka_unit_test(test_rmsnorm),
         cmocka_unit_test(test_matmul_tq),      cmocka_unit_test(test_chain),
+        cmocka_unit_test(test_matmul_out_rejects),
         cmocka_unit_test(test_tmat_pack_rejects),
         cmocka_unit_test(test_embed_lm_head),  cmocka_unit_test(test_rope),
         cmocka_unit_test(test_kv_attention),   cmocka_unit_test(test_attention_rejects),
