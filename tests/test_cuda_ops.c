@@ -200,13 +200,15 @@ static const mm_case mm_cases[] = {
     {20480, 3200, 1, 1, {20480}},            // bulk GEMV: several row blocks per CTA, chunks across row blocks
     {4000, 10240, 5, 2, {3000, 4000}},       // bulk GEMV: long rows, a partial last row block
     {1000, 2048, 16, 1, {1000}},             // bulk GEMV: two token tiles
+    {3000, 144, 2500, 2, {1000, 3000}},      // persistent: 2-3 tiles per CTA (132 SMs), two k blocks, a K tail
+    {1003, 272, 4100, 1, {1003}},            // persistent: 1-2 tiles per CTA, row and token tails, N % 4 != 0
 };
 
 /* one shape: the ref result once per accumulate mode, then every CUDA kernel against it */
 static void run_mm_case(const mm_case *mc) {
     static const int kernels[] = {TRIT_CUDA_TQ_AUTO,      TRIT_CUDA_TQ_GEMV4,    TRIT_CUDA_TQ_GEMV8,
                                   TRIT_CUDA_TQ_GEMM,      TRIT_CUDA_TQ_WGMMA,    TRIT_CUDA_TQ_GEMV_BULK,
-                                  TRIT_CUDA_TQ_GEMV8L,    TRIT_CUDA_TQ_WGMMA_PERSIST};
+                                  TRIT_CUDA_TQ_GEMV8L,    TRIT_CUDA_TQ_WGMMA_PERSIST, TRIT_CUDA_TQ_WGMMA_EPI};
     const int32_t N = mc->N, K = mc->K, M = mc->M;
     int8_t *codes = xmalloc((size_t)N * K), *q = xmalloc((size_t)M * K);
     for (size_t i = 0; i < (size_t)N * K; i++)

@@ -93,11 +93,17 @@ template <class C> static void trace_persistent(const char *name, int N, int K, 
     float ms;
     const std::vector<unsigned long long> h = run_traced<C>(N, K, M, W, q, s, y, buf, &ms);
     const double cyc_us = 1.0 / (clock_ghz * 1e3);
-    std::vector<double> first, int1, gap, int2;
+    std::vector<double> first, int1, gap, int2, epi, epi_idle, span;
     for (int b = 0; b < 132; b++) {
         const unsigned long long *e = &h[(size_t)b * TQ_TRACE_EV];
         if (!e[2 + 2 * Kt - 1])
             continue; // this CTA had one tile
+        span.push_back((double)(e[45] - e[0]) * 1e-3);
+        for (int j = 0; j < 7 && C::EPI && e[50 + 2 * j]; j++) { // the epilogue warps' tiles
+            epi.push_back((double)(e[50 + 2 * j] - e[49 + 2 * j]) * cyc_us);
+            if (j < 6 && e[51 + 2 * j])
+                epi_idle.push_back((double)(e[51 + 2 * j] - e[50 + 2 * j]) * cyc_us);
+        }
         first.push_back((double)(e[2] - e[1]) * cyc_us);
         int1.push_back((double)(e[2 + Kt - 1] - e[2]) / (Kt - 1) * cyc_us);
         gap.push_back((double)(e[2 + Kt] - e[2 + Kt - 1]) * cyc_us);
@@ -106,6 +112,11 @@ template <class C> static void trace_persistent(const char *name, int N, int K, 
     printf("%-28s %dx%dx%d: %.1f µs per launch; per CTA (median of %zu): first data %.2f µs, k block %.3f µs in tile 1, "
            "%.3f in tile 2, tile 1's last to tile 2's first k block %.2f µs\n",
            name, M, N, K, 1000.0 * ms / 10, first.size(), median(first), median(int1), median(int2), median(gap));
+    printf("%-28s CTA %.1f µs", "", median(span));
+    if (!epi.empty())
+        printf("; epilogue warps: %.2f µs per tile (median of %zu), then idle %.2f µs until the next tile is staged",
+               median(epi), epi.size(), epi_idle.empty() ? 0.0 : median(epi_idle));
+    printf("\n");
 }
 
 int main(int argc, char **argv) {
@@ -153,7 +164,12 @@ int main(int argc, char **argv) {
                        (float *)y, (unsigned long long *)buf, ghz);
     trace_persistent<tq_wg31_cfg>("persistent 128x192 (kernel31)", N, K, M, (const uint4 *)W, (const int8_t *)q,
                                   (const float *)s, (float *)y, (unsigned long long *)buf, ghz);
-    trace_persistent<tq_wg33_cfg>("persistent 128x192, early (kernel33)", N, K, M, (const uint4 *)W,
+    trace_persistent<tq_wg32_cfg>("persistent 128x192, epilogue warps (kernel32)", N, K, M, (const uint4 *)W,
+                                  (const int8_t *)q, (const float *)s, (float *)y, (unsigned long long *)buf, ghz);
+    trace_persistent<tq_wg35_cfg>("persistent 128x192, epilogue warps, 104 registers (kernel35)", N, K, M,
+                                  (const uint4 *)W, (const int8_t *)q, (const float *)s, (float *)y,
+                                  (unsigned long long *)buf, ghz);
+    trace_persistent<tq_wg34_cfg>("persistent 128x192, TMA store (kernel34)", N, K, M, (const uint4 *)W,
                                   (const int8_t *)q, (const float *)s, (float *)y, (unsigned long long *)buf, ghz);
     trace_persistent<tq_wg30_cfg>("persistent 128x128 (kernel30)", N, K, M, (const uint4 *)W, (const int8_t *)q,
                                   (const float *)s, (float *)y, (unsigned long long *)buf, ghz);

@@ -29,6 +29,8 @@ enum {
                                 Elsewhere it runs TRIT_CUDA_TQ_GEMM. */
     TRIT_CUDA_TQ_WGMMA_PERSIST = 31, /* the same, one CTA per SM looping over 128 × 192 tiles: a tile's output is
                                         written while the next tile's data streams in */
+    TRIT_CUDA_TQ_WGMMA_EPI = 32, /* the persistent kernel with y written by three epilogue warps while the next
+                                    tile's MMAs run (AUTO's choice from 3 waves of 192-token tiles, f32 y) */
 };
 
 /* ops->matmul_tq with an explicit kernel; a GEMV kernel with M > 16 runs in chunks of 16 tokens. */

@@ -28,6 +28,8 @@ template <class OutT> static cudaError_t matmul_init(bool wgmma) {
         e = tq_wgmma_init<tq_wg12_cfg, OutT>();
     if (e == cudaSuccess && wgmma)
         e = tq_wgmma_init<tq_wg31_cfg, OutT>();
+    if (e == cudaSuccess && wgmma)
+        e = tq_wgmma_init<tq_wg32_cfg, OutT>();
     return e;
 }
 
@@ -111,7 +113,8 @@ template <class OutT>
 static void matmul_tq(cuda_impl *ci, const trit_tmat *w, const int8_t *q, const float *s, int32_t M, OutT *y,
                       int accumulate, int kernel) {
     const bool aligned16 = ((uintptr_t)q & 15) == 0;
-    const bool gemm_ok = w->K % 16 == 0 && aligned16;
+    // (K > 0: the GEMMs start each tile's sums with the first k block's product, not with zeros)
+    const bool gemm_ok = w->K > 0 && w->K % 16 == 0 && aligned16;
     const bool wgmma_ok = gemm_ok && ci->wgmma;
     // GEMV (H100, dev/cuda/NOTES.md): 8 warps per 16-row block while all blocks fit on the GPU at once (≈ 6 blocks
     // of 256 threads per SM), 4 warps for taller matrices so they still run in one wave; long rows (≥ 48 k blocks)
@@ -137,14 +140,16 @@ static void matmul_tq(cuda_impl *ci, const trit_tmat *w, const int8_t *q, const 
         CUDA_LAUNCHED(ci, "matmul_tq gemv (bulk)");
         return;
     }
-    const bool wg_kernel = kernel == TRIT_CUDA_TQ_WGMMA || kernel == TRIT_CUDA_TQ_WGMMA_PERSIST;
+    const bool wg_kernel =
+        kernel == TRIT_CUDA_TQ_WGMMA || kernel == TRIT_CUDA_TQ_WGMMA_PERSIST || kernel == TRIT_CUDA_TQ_WGMMA_EPI;
     if (wg_kernel && !wgmma_ok)
         kernel = TRIT_CUDA_TQ_GEMM;
     if (wg_kernel && wgmma_ok) {
         // 128 weight rows × BT tokens per CTA, one CTA per SM at a time: the BT of 256, 192 or 128 with the least
         // (waves × time per tile), the tile time taken as BT + 32 (the epilogue and pipeline fill); from 3 full
-        // waves of 192-token tiles on, the persistent kernel, which hides the pipeline fill of every tile but
-        // the first behind the previous tile's output (H100: dev/cuda/NOTES.md)
+        // waves of 192-token tiles on, the persistent kernel with epilogue warps, which runs each tile's MMAs
+        // while the previous tile's output is written; for bf16 y, whose rounding makes the three warps slower than
+        // the MMAs, the persistent kernel without them (H100: dev/cuda/NOTES.md)
         if ((M + 127) / 128 > 65535) {
             CUDA_RECORD(ci, TRIT_E_UNSUPPORTED, "matmul_tq: M = %d tokens in one call (at most %d)", (int)M,
                         65535 * 128);
@@ -160,12 +165,16 @@ static void matmul_tq(cuda_impl *ci, const trit_tmat *w, const int8_t *q, const 
                 best = cost, bt = bts[i];
         }
         const long tiles192 = (long)((w->N + 127) / 128) * ((M + 191) / 192);
-        if (kernel == TRIT_CUDA_TQ_WGMMA_PERSIST || tiles192 >= 3L * ci->n_sm)
+        if (kernel == TRIT_CUDA_TQ_WGMMA_PERSIST)
             bt = -1;
+        else if (kernel == TRIT_CUDA_TQ_WGMMA_EPI || tiles192 >= 3L * ci->n_sm)
+            bt = kernel == TRIT_CUDA_TQ_WGMMA_EPI || sizeof(OutT) == 4 ? -2 : -1;
         const uint4 *W = (const uint4 *)w->data;
         const tq_segs sg = segs_of(w);
         const cudaError_t e =
-            bt < 0        ? tq_wgmma_launch<tq_wg31_cfg>(ci->stream, W, Kt, q, s, M, w->N, w->K, sg, y, accumulate,
+            bt == -2      ? tq_wgmma_launch<tq_wg32_cfg>(ci->stream, W, Kt, q, s, M, w->N, w->K, sg, y, accumulate,
+                                                         ci->n_sm)
+            : bt == -1    ? tq_wgmma_launch<tq_wg31_cfg>(ci->stream, W, Kt, q, s, M, w->N, w->K, sg, y, accumulate,
                                                          ci->n_sm)
             : bt == 256   ? tq_wgmma_launch<tq_wg10_cfg>(ci->stream, W, Kt, q, s, M, w->N, w->K, sg, y, accumulate)
             : bt == 192 ? tq_wgmma_launch<tq_wg11_cfg>(ci->stream, W, Kt, q, s, M, w->N, w->K, sg, y, accumulate)

@@ -41,22 +41,36 @@
 
 /* PERSIST 1: one CTA per SM loops over the tiles. A tile's int32 sums go to a padded staging tile of their own
  * (not the stage buffers), so while the consumers write y the producer already streams the next tile's k blocks
- * into the ring: the next tile's MMAs start without the pipeline fill. (Writing y in slices between the next
- * tile's wgmma groups doubled the time per k block on H100, stores or not: dev/cuda/NOTES.md.)
+ * into the ring: the next tile's MMAs start without the pipeline fill. (Writing y between the next tile's wgmma
+ * groups, from the consumer warps, made each k block slower by about the time the writing took: a warp that issues
+ * wgmma does nothing else meanwhile, so EPI gives the writing to other warps. Keep ptxas free of its C7515
+ * warning: an accumulator set by other instructions inside a wgmma pipeline serialises every wgmma; hence the
+ * first k block's scale-d = 0 instead of zeroed accumulators.)
  * PERSIST 0: one CTA per tile; the staging tile reuses the freed stage buffers and y is written after the MMAs.
  * PP 1 (ping-pong, persistent): each consumer warpgroup takes whole tiles of MT × 64 rows, the two in turn (the
  * CTA's tiles 0, 2, 4.. and 1, 3, 5..) from the one ring, so one warpgroup's epilogue runs while the other's MMAs
  * use the tensor cores (CUTLASS's "ping-pong" schedule). The epilogue writes y straight from the accumulators.
  * Measured on H100 (workbench kernel60): 1.45× slower than PERSIST without it; one warpgroup alone does not keep
  * the tensor cores busy with the register-operand decode. Kept for the workbench. */
-template <int MT_, int BT_, int STAGES_, int PERSIST_ = 0, int PP_ = 0, int EARLY_ = 0> struct tq_wg_cfg {
+template <int MT_, int BT_, int STAGES_, int PERSIST_ = 0, int PP_ = 0, int EPI_ = 0, int TST_ = 0> struct tq_wg_cfg {
     static constexpr int PERSIST = PERSIST_;
     static constexpr int PP = PP_;
     static_assert(!PP || PERSIST, "ping-pong is a persistent schedule");
-    // EARLY (persistent, workbench): a tile's output is written after the next tile's first two wgmma groups are
-    // issued, so those k blocks' MMAs run under it
-    static constexpr int EARLY = EARLY_;
-    static_assert(!EARLY || (PERSIST && !PP), "EARLY defers a persistent tile's output");
+    // EPI (persistent): warps 1-3 of the producer warpgroup write y from the staging tile while the consumers
+    // already run the next tile's MMAs; the consumers only move their sums into the staging tile
+    static constexpr int EPI = EPI_;
+    static_assert(!EPI || (PERSIST && !PP), "the epilogue warps serve a persistent staging tile");
+    static constexpr int EPI_THREADS = 96;
+    // TST (persistent, f32 y): the consumers write the finished tile of y (scaled; with the residual added to the
+    // old y, which TMA brought into the tile) into a 128-byte-swizzled staging tile, and warp 1 of the producer
+    // warpgroup stores it with four TMA tensor stores (32 rows each) while the consumers go on
+    static constexpr int TST = TST_;
+    static_assert(!TST || (PERSIST && !PP && !EPI && MT_ == 1), "TMA stores serve a persistent 128-row tile");
+    // registers per thread after setmaxnreg (128 · producer + 256 · consumer ≤ 65536): the epilogue warps need
+    // more than the copy thread alone (EPI 2: more still, and twice the tokens in flight per thread)
+    static constexpr int PRODUCER_REGS = EPI == 2 ? 104 : EPI ? 72 : 40;
+    static constexpr int CONSUMER_REGS = EPI == 2 ? 200 : EPI ? 216 : 232;
+    static constexpr int OUT_UNROLL = EPI == 2 ? 16 : 8;
     static constexpr int MT = MT_;                  // m64 tiles per consumer warpgroup
     static constexpr int BT = BT_;                  // tokens per tile = wgmma n
     static constexpr int STAGES = STAGES_;
@@ -68,9 +82,11 @@ template <int MT_, int BT_, int STAGES_, int PERSIST_ = 0, int PP_ = 0, int EARL
     static constexpr int RING = STAGES * (BBYTES + WBYTES);
     static constexpr int P = ROWS + 4;              // staging row pitch (int32): the pad spreads rows over banks
     // sums [BT][P], s and 1/s [BT], γ [ROWS]; PP: s and 1/s [BT] per consumer warpgroup
-    static constexpr int STAGE_OUT = PP ? 2 * BT * 8 : BT * P * 4 + BT * 8 + ROWS * 4;
+    // TST: y [4 boxes of 32 rows][BT][32] f32, then (s, 1/s) [BT]
+    static constexpr int STAGE_OUT = PP ? 2 * BT * 8 : TST ? BT * ROWS * 4 + BT * 8 : BT * P * 4 + BT * 8 + ROWS * 4;
     static constexpr int OUT = PERSIST ? STAGE_OUT : 0; // PERSIST: the staging tile after the ring
-    static constexpr int SMEM = 1024 /* alignment slack */ + RING + OUT + 2 * STAGES * 8;
+    static constexpr int SMEM = 1024 /* alignment slack */ + RING + OUT + (2 * STAGES + 1) * 8;
+    static_assert(RING % 1024 == 0, "the staging tile is 1024-byte aligned (TMA's 128-byte swizzle)");
     static_assert(PERSIST || STAGE_OUT <= RING, "the staging tile reuses the stage buffers");
     static_assert(SMEM <= 227 * 1024, "more shared memory than an SM has");
 };
@@ -80,8 +96,9 @@ typedef tq_wg_cfg<1, 128, 8> tq_wg12_cfg;       // kernel12: 128 rows × 128 tok
 typedef tq_wg_cfg<2, 128, 6> tq_wg13_cfg;       // kernel13: 256 rows × 128 tokens
 typedef tq_wg_cfg<1, 128, 7, 1> tq_wg30_cfg; // kernel30: persistent, 128 × 128 tiles
 typedef tq_wg_cfg<1, 192, 4, 1> tq_wg31_cfg; // kernel31: persistent, 128 × 192 tiles
-typedef tq_wg_cfg<1, 192, 4, 1, 0, 1> tq_wg33_cfg; // kernel33: kernel31 with the output written under the next
-                                                   // tile's first two k blocks (NOT yet run on a GPU)
+typedef tq_wg_cfg<1, 192, 4, 1, 0, 1> tq_wg32_cfg; // kernel32: kernel31 with y written by the epilogue warps
+typedef tq_wg_cfg<1, 192, 4, 1, 0, 2> tq_wg35_cfg; // kernel35: kernel32, epilogue warps with 104 registers
+typedef tq_wg_cfg<1, 192, 4, 1, 0, 0, 1> tq_wg34_cfg; // kernel34: kernel31 with y stored by TMA (f32)
 typedef tq_wg_cfg<2, 128, 10, 1, 1> tq_wg60_cfg; // kernel60: ping-pong, 128 × 128 tiles per warpgroup (workbench
                                                  // only: 176 µs against 121 for kernel31 at 2048×13824×2560)
 
@@ -178,7 +195,8 @@ __device__ __forceinline__ void tq_trace(int, bool = false) {}
 #endif
 /* events: 0 consumer start (globaltimer), 1 consumer start (clock), 2..41 k block kb's data ready (clock, kb < 40),
  * 42 MMAs done, 43 epilogue tile in shared memory, 44 epilogue done, 45 end (globaltimer), 46 SM id,
- * 47 producer start (clock), 48 producer done issuing (clock) */
+ * 47 producer start (clock), 48 producer done issuing (clock), 49 + 2j and 50 + 2j the epilogue warps' start and
+ * end of the CTA's tile j (EPI, clock, j < 7) */
 
 /* a barrier among the 128 threads of consumer warpgroup cw (named barriers 2 and 3; 0 is __syncthreads, 1 both
  * consumer warpgroups) */
@@ -216,11 +234,93 @@ __device__ __forceinline__ bool tq_wg_bar_and(int cw, bool v) {
     return r != 0;
 }
 
+/* y from the staging tile (n_tok tokens × C::ROWS rows at (m0, n0)) by NT threads, et = 0 .. NT-1. Thread et
+ * always takes the same four rows r4.. of every TSTEP-th token, so its γ are loaded once and its y pointer only
+ * steps; the rare s outside [1e-20, 1e30] (1/s = 0) takes the exact division per four values, not per value.
+ * 16-byte (bf16: 8-byte) stores where the rows allow. (Per value: I2F, 3 FMA-pipe ops, the γ product; the loop's
+ * bookkeeping was ~20 instructions per value before, and the output phase was bound by it, not by the bytes.) */
+template <class C, int NT, class OutT>
+__device__ __forceinline__ void tq_write_tile(const int32_t *tile_acc, const float *ts, const float *tr,
+                                              const float *row_g, OutT *__restrict__ y, int N, int m0, int n0,
+                                              int n_tok, int accumulate, int et) {
+    constexpr int G = C::ROWS / 4, TSTEP = NT / G; // four-row groups per token, tokens per pass
+    static_assert(NT % G == 0, "the threads cover whole tokens");
+    const int r4 = 4 * (et % G), tok0 = et / G;
+    const bool vec4 = N % 4 == 0 && n0 + C::ROWS <= N;
+    const float4 g4 = *(const float4 *)&row_g[r4];
+    const float gv[4] = {g4.x, g4.y, g4.z, g4.w};
+    OutT *yp = y + (size_t)(m0 + tok0) * N + n0 + r4;
+    const size_t ystep = (size_t)TSTEP * N;
+#pragma unroll C::OUT_UNROLL
+    for (int tok = tok0; tok < n_tok; tok += TSTEP, yp += ystep) {
+        const float sm = ts[tok], rm = tr[tok];
+        const int4 a4 = *(const int4 *)&tile_acc[tok * C::P + r4];
+        const int32_t av[4] = {a4.x, a4.y, a4.z, a4.w};
+        float v[4];
+        if (rm != 0.0f) {
+#pragma unroll
+            for (int c = 0; c < 4; c++) {
+                const float x = (float)av[c], q = __fmul_rn(x, rm);
+                // Markstein's correction is exact for |acc| < 2^31 when 1e-20 <= s <= 1e30
+                v[c] = __fmul_rn(__fmaf_rn(__fmaf_rn(-q, sm, x), rm, q), gv[c]);
+            }
+        } else {
+#pragma unroll
+            for (int c = 0; c < 4; c++)
+                v[c] = __fmul_rn(tq_div_slow((float)av[c], sm), gv[c]);
+        }
+        if (vec4 && sizeof(OutT) == 4) {
+            float4 o = make_float4(v[0], v[1], v[2], v[3]);
+            if (accumulate) {
+                const float4 h = *(const float4 *)yp;
+                o = make_float4(__fadd_rn(h.x, o.x), __fadd_rn(h.y, o.y), __fadd_rn(h.z, o.z),
+                                __fadd_rn(h.w, o.w));
+            }
+            *(float4 *)yp = o;
+        } else if (vec4) { // bf16: 4 values in 8 bytes
+            if (accumulate) {
+                const uint2 h = *(const uint2 *)yp;
+                v[0] = __fadd_rn(tq_from_bf16((uint16_t)h.x), v[0]);
+                v[1] = __fadd_rn(tq_from_bf16((uint16_t)(h.x >> 16)), v[1]);
+                v[2] = __fadd_rn(tq_from_bf16((uint16_t)h.y), v[2]);
+                v[3] = __fadd_rn(tq_from_bf16((uint16_t)(h.y >> 16)), v[3]);
+            }
+            *(uint2 *)yp = make_uint2(tq_bf16(v[0]) | (uint32_t)tq_bf16(v[1]) << 16,
+                                      tq_bf16(v[2]) | (uint32_t)tq_bf16(v[3]) << 16);
+        } else {
+#pragma unroll
+            for (int c = 0; c < 4; c++)
+                if (n0 + r4 + c < N)
+                    tq_put(yp + c, accumulate ? __fadd_rn(tq_get(yp + c), v[c]) : v[c]);
+        }
+    }
+}
+
+/* EPI hand-over of the staging tile between the 256 consumer threads and the 96 epilogue threads (named barriers
+ * 6, "full", and 7, "free"; each arrives on one and waits on the other) */
+static_assert(256 + 96 == 352, "two consumer warpgroups, three epilogue warps");
+__device__ __forceinline__ void tq_epi_pass_full() { asm volatile("bar.arrive 6, 352;\n" ::: "memory"); }
+__device__ __forceinline__ void tq_epi_wait_full() { asm volatile("bar.sync 6, 352;\n" ::: "memory"); }
+__device__ __forceinline__ void tq_epi_pass_free() { asm volatile("bar.arrive 7, 352;\n" ::: "memory"); }
+__device__ __forceinline__ void tq_epi_wait_free() { asm volatile("bar.sync 7, 352;\n" ::: "memory"); }
+/* TST hand-over between the 256 consumer threads and the store warp (named barriers 6 and 7, as EPI's) */
+__device__ __forceinline__ void tq_tst_pass_full() { asm volatile("bar.arrive 6, 288;\n" ::: "memory"); }
+__device__ __forceinline__ void tq_tst_wait_full() { asm volatile("bar.sync 6, 288;\n" ::: "memory"); }
+__device__ __forceinline__ void tq_tst_pass_free() { asm volatile("bar.arrive 7, 288;\n" ::: "memory"); }
+__device__ __forceinline__ void tq_tst_wait_free() { asm volatile("bar.sync 7, 288;\n" ::: "memory"); }
+template <int R> __device__ __forceinline__ void tq_setmaxnreg_dec() {
+    asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(R));
+}
+template <int R> __device__ __forceinline__ void tq_setmaxnreg_inc() {
+    asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(R));
+}
+
 /* grid: min(tiles, SMs) CTAs when C::PERSIST, else one per tile; tile i is row tile i % n_rt, token tile
  * i / n_rt (neighbouring CTAs share the activation tile in L2). Block 384 threads; dynamic shared memory C::SMEM. */
 template <class C, class OutT = float>
 __global__ void __launch_bounds__(384, 1)
-    tq_wgmma_kernel(const __grid_constant__ CUtensorMap qmap, const __grid_constant__ CUtensorMap wmap, int Kt,
+    tq_wgmma_kernel(const __grid_constant__ CUtensorMap qmap, const __grid_constant__ CUtensorMap wmap,
+                    const __grid_constant__ CUtensorMap ymap /* TST only */, int Kt,
                     int n_rt, int n_tiles,
                     const float *__restrict__ s, int M, int N, tq_segs sg, OutT *__restrict__ y, int accumulate) {
 #if TQ_WGMMA_DEVICE
@@ -232,7 +332,11 @@ __global__ void __launch_bounds__(384, 1)
     // the staging tile: int32 sums [BT][P], then per-token s and 1/s and per-row γ of the tile it holds
     int32_t *tile_acc = (int32_t *)(C::PERSIST ? smem + C::RING : smem);
     float *ts = (float *)(tile_acc + C::BT * C::P), *tr = ts + C::BT, *row_g = tr + C::BT;
+    // TST: the y tile in four swizzled boxes, then (s, 1/s) per token
+    float *ty = (float *)(smem + C::RING);
+    float2 *tsr = (float2 *)(ty + C::BT * C::ROWS);
     uint64_t *full = (uint64_t *)(smem + C::RING + C::OUT), *empty = full + C::STAGES;
+    uint64_t *ybar = empty + C::STAGES; // TST with accumulate: the old y tile has arrived
     const int wg = threadIdx.x / 128;
 
     if (threadIdx.x == 0) {
@@ -240,12 +344,66 @@ __global__ void __launch_bounds__(384, 1)
             tq_mbar_init(&full[i], 1);
             tq_mbar_init(&empty[i], C::PP ? 4 : 8); // lane 0 of each consumer warp that reads the stage
         }
+        tq_mbar_init(ybar, 1);
         asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
     }
     __syncthreads();
 
     if (wg == 0) { // producer: one thread streams every k block of every tile of this CTA through the ring
-        asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n");
+        tq_setmaxnreg_dec<C::PRODUCER_REGS>();
+        if constexpr (C::EPI) {
+            if (threadIdx.x >= 32) { // the epilogue warps: y of each tile the consumers have staged
+                for (int j = 0, tile = blockIdx.x; tile < n_tiles; j++, tile += gridDim.x) {
+                    const int m0 = (tile / n_rt) * C::BT, n0 = (tile % n_rt) * C::ROWS;
+                    tq_epi_wait_full();
+                    if (threadIdx.x == 32 && j < 7)
+                        tq_trace(49 + 2 * j);
+                    tq_write_tile<C, C::EPI_THREADS>(tile_acc, ts, tr, row_g, y, N, m0, n0, min(C::BT, M - m0),
+                                                     accumulate, threadIdx.x - 32);
+                    if (threadIdx.x == 32 && j < 7)
+                        tq_trace(50 + 2 * j);
+                    if (tile + gridDim.x < n_tiles)
+                        tq_epi_pass_free();
+                }
+                return;
+            }
+        }
+        if constexpr (C::TST) {
+            if (threadIdx.x >= 32) { // warp 1 stores each tile of y the consumers have staged; warps 2, 3 idle
+                if (threadIdx.x >= 64)
+                    return;
+                const bool leader = threadIdx.x == 32;
+                auto load_old_y = [&](int tile) { // accumulate: y's old values into the staging tile
+                    const int m0 = (tile / n_rt) * C::BT, n0 = (tile % n_rt) * C::ROWS;
+                    tq_mbar_expect_tx(ybar, C::BT * C::ROWS * 4); // out-of-range elements count, zero-filled
+                    for (int b = 0; b < C::ROWS / 32; b++)
+                        tq_tma_2d(ty + b * C::BT * 32, &ymap, n0 + 32 * b, m0, ybar);
+                };
+                if (leader && accumulate && blockIdx.x < n_tiles)
+                    load_old_y(blockIdx.x);
+                for (int tile = blockIdx.x; tile < n_tiles; tile += gridDim.x) {
+                    const int m0 = (tile / n_rt) * C::BT, n0 = (tile % n_rt) * C::ROWS;
+                    const bool more = tile + gridDim.x < n_tiles;
+                    tq_tst_wait_full();
+                    if (leader) {
+                        for (int b = 0; b < C::ROWS / 32; b++)
+                            tq_tma_store_2d(&ymap, n0 + 32 * b, m0, ty + b * C::BT * 32);
+                        tq_bulk_commit();
+                        if (more) {
+                            tq_bulk_wait_read0(); // the staging tile is free again
+                            if (accumulate)
+                                load_old_y(tile + gridDim.x);
+                        } else {
+                            tq_bulk_wait0();
+                        }
+                    }
+                    __syncwarp();
+                    if (more)
+                        tq_tst_pass_free();
+                }
+                return;
+            }
+        }
         if (threadIdx.x != 0)
             return;
         tq_trace(47);
@@ -266,7 +424,7 @@ __global__ void __launch_bounds__(384, 1)
     }
 
     // consumers
-    asm volatile("setmaxnreg.inc.sync.aligned.u32 232;\n");
+    tq_setmaxnreg_inc<C::CONSUMER_REGS>();
     const int cw = wg - 1, wl = (threadIdx.x / 32) & 3, lane = threadIdx.x & 31, ct = threadIdx.x - 128;
     const int cwt = ct & 127; // thread in its warpgroup
     const bool tracer = ct == 0;
@@ -310,72 +468,12 @@ __global__ void __launch_bounds__(384, 1)
         for (int j = 0; j < 4; j++)
 #pragma unroll
             for (int mt = 0; mt < C::MT; mt++)
-                tq_wgmma<C::BT>(acc[mt], a[mt][j], tq_desc_sw128(b0 + 32 * j), 1);
+                tq_wgmma<C::BT>(acc[mt], a[mt][j], tq_desc_sw128(b0 + 32 * j), kb > 0 || j > 0);
         tq_wgmma_commit();
     };
     auto release = [&](int kb) { // this warp's reads of stage kb (weights by ld.shared, tile by wgmma) are done
         if (lane == 0)
             tq_mbar_arrive(&empty[(c0 + kb) % C::STAGES]);
-    };
-
-    // y from the staging tile (n_tok tokens × ROWS rows at (pm0, pn0)): thread ct always takes the same four rows
-    // r4.. of every TSTEP-th token, so its γ are loaded once and its y pointer only steps; the rare s outside
-    // [1e-20, 1e30] (1/s = 0) takes the exact division per four values, not per value. 16-byte (bf16: 8-byte)
-    // stores where the rows allow. (Per value: I2F, 3 FMA-pipe ops, the γ product; the loop's bookkeeping was
-    // ~20 instructions per value before, and the output phase was bound by it, not by the bytes.)
-    int pm0 = 0, pn0 = 0, pn_tok = 0; // the tile in the staging buffer
-    auto write_y = [&]() {
-        constexpr int G = C::ROWS / 4, TSTEP = 256 / G; // four-row groups per token, tokens per pass
-        static_assert(256 % G == 0, "the consumer threads cover whole tokens");
-        const int r4 = 4 * (ct % G), tok0 = ct / G;
-        const bool vec4 = N % 4 == 0 && pn0 + C::ROWS <= N;
-        const float4 g4 = *(const float4 *)&row_g[r4];
-        const float gv[4] = {g4.x, g4.y, g4.z, g4.w};
-        OutT *yp = y + (size_t)(pm0 + tok0) * N + pn0 + r4;
-        const size_t ystep = (size_t)TSTEP * N;
-#pragma unroll 8
-        for (int tok = tok0; tok < pn_tok; tok += TSTEP, yp += ystep) {
-            const float sm = ts[tok], rm = tr[tok];
-            const int4 a4 = *(const int4 *)&tile_acc[tok * C::P + r4];
-            const int32_t av[4] = {a4.x, a4.y, a4.z, a4.w};
-            float v[4];
-            if (rm != 0.0f) {
-#pragma unroll
-                for (int c = 0; c < 4; c++) {
-                    const float x = (float)av[c], q = __fmul_rn(x, rm);
-                    // Markstein's correction is exact for |acc| < 2^31 when 1e-20 <= s <= 1e30
-                    v[c] = __fmul_rn(__fmaf_rn(__fmaf_rn(-q, sm, x), rm, q), gv[c]);
-                }
-            } else {
-#pragma unroll
-                for (int c = 0; c < 4; c++)
-                    v[c] = __fmul_rn(tq_div_slow((float)av[c], sm), gv[c]);
-            }
-            if (vec4 && sizeof(OutT) == 4) {
-                float4 o = make_float4(v[0], v[1], v[2], v[3]);
-                if (accumulate) {
-                    const float4 h = *(const float4 *)yp;
-                    o = make_float4(__fadd_rn(h.x, o.x), __fadd_rn(h.y, o.y), __fadd_rn(h.z, o.z),
-                                    __fadd_rn(h.w, o.w));
-                }
-                *(float4 *)yp = o;
-            } else if (vec4) { // bf16: 4 values in 8 bytes
-                if (accumulate) {
-                    const uint2 h = *(const uint2 *)yp;
-                    v[0] = __fadd_rn(tq_from_bf16((uint16_t)h.x), v[0]);
-                    v[1] = __fadd_rn(tq_from_bf16((uint16_t)(h.x >> 16)), v[1]);
-                    v[2] = __fadd_rn(tq_from_bf16((uint16_t)h.y), v[2]);
-                    v[3] = __fadd_rn(tq_from_bf16((uint16_t)(h.y >> 16)), v[3]);
-                }
-                *(uint2 *)yp = make_uint2(tq_bf16(v[0]) | (uint32_t)tq_bf16(v[1]) << 16,
-                                          tq_bf16(v[2]) | (uint32_t)tq_bf16(v[3]) << 16);
-            } else {
-#pragma unroll
-                for (int c = 0; c < 4; c++)
-                    if (pn0 + r4 + c < N)
-                        tq_put(yp + c, accumulate ? __fadd_rn(tq_get(yp + c), v[c]) : v[c]);
-            }
-        }
     };
 
     if (C::PP) { // this warpgroup's own s and 1/s
@@ -395,32 +493,8 @@ __global__ void __launch_bounds__(384, 1)
         const float s_ct = sidx < C::BT && m0 + sidx < M ? __ldg(&s[m0 + sidx]) : 1.0f;
         if (C::PP && j > 0)
             tq_pp_wait_turn(cw);
-#pragma unroll
-        for (int mt = 0; mt < C::MT; mt++)
-#pragma unroll
-            for (int i = 0; i < C::BT / 2; i++)
-                acc[mt][i] = 0;
-        int kb0 = 0; // where the k loop starts
-        if (C::EARLY && pn_tok > 0) { // the previous tile's output, under this tile's first two groups
-            if (Kt >= 2) {
-                load_decode(a0, 0);
-                issue(a0, 0);
-                load_decode(a1, 1);
-                issue(a1, 1);
-                write_y();
-                tq_wgmma_wait<1>(); // the group of k block 0 is done: a0 and its stage are free
-                release(0);
-                if (Kt > 2)
-                    load_decode(a0, 2);
-                kb0 = 2; // the loop's state at kb = 2: a0 decoded, the group of kb - 1 in flight
-            } else {
-                write_y();
-                load_decode(a0, 0);
-            }
-        } else {
-            load_decode(a0, 0);
-        }
-        for (int kb = kb0; kb < Kt; kb += 2) {
+        load_decode(a0, 0);
+        for (int kb = 0; kb < Kt; kb += 2) {
             issue(a0, kb);
             tq_wgmma_wait<1>(); // the group of kb-1 is done: a1 and its stage are free
             if (kb >= 1)
@@ -470,7 +544,7 @@ __global__ void __launch_bounds__(384, 1)
                         float d;
                         if (fast) {
                             const float rm = tr[tok], q = __fmul_rn(x, rm);
-                            d = __fmaf_rn(__fmaf_rn(-q, sm, x), rm, q); // Markstein: exact, see write_y
+                            d = __fmaf_rn(__fmaf_rn(-q, sm, x), rm, q); // Markstein: exact, see tq_write_tile
                         } else {
                             d = tq_div_slow(x, sm);
                         }
@@ -482,9 +556,64 @@ __global__ void __launch_bounds__(384, 1)
             continue;
         }
 
+        if constexpr (C::TST) {
+            // y into the staging tile once the store warp has read the previous tile out of it. Lane (g, t) holds
+            // rows r, r + 8 (r = cw·64 + wl·16 + g, one 32-row box) of tokens 8i + 2t (+1); in the box, token tok's
+            // 16-byte chunk c sits at chunk c ^ (tok & 7), and tok & 7 = 2t (+1) for every i, so the four byte
+            // offsets are fixed and each i steps 1024 bytes (8 tokens). Conflict-free: a store instruction's 32
+            // lanes hit 8 chunks × 4 words.
+            if (j > 0)
+                tq_tst_wait_free();
+            if (ct < C::BT)
+                tsr[ct] = make_float2(s_ct, s_ct >= 1e-20f && s_ct <= 1e30f ? __frcp_rn(s_ct) : 0.0f);
+            asm volatile("bar.sync 1, 256;\n" ::: "memory");
+            if (accumulate)
+                tq_mbar_wait(ybar, j & 1);
+            const int row = cw * 64 + wl * 16 + g, rb = row & 31;
+            const float gam[2] = {tq_seg_scale(sg, n0 + row), tq_seg_scale(sg, n0 + row + 8)};
+            uint8_t *box = (uint8_t *)ty + (row >> 5) * C::BT * 128;
+            uint32_t off[4];
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                const int r = rb + 8 * (e >> 1), x = 2 * t + (e & 1);
+                off[e] = x * 128 + ((((r >> 2) ^ x) << 4) | ((r & 3) << 2));
+            }
+#pragma unroll // (acc indexed by constants only: in registers)
+            for (int i = 0; i < C::BT / 8; i++) {
+                const float4 sr = *(const float4 *)&tsr[8 * i + 2 * t]; // s, 1/s of tokens 8i + 2t, +1
+                float v[4];
+                if (sr.y != 0.0f && sr.w != 0.0f) {
+#pragma unroll
+                    for (int e = 0; e < 4; e++) {
+                        const float x = (float)acc[0][4 * i + e], sm = e & 1 ? sr.z : sr.x,
+                                    rm = e & 1 ? sr.w : sr.y, q = __fmul_rn(x, rm);
+                        v[e] = __fmul_rn(__fmaf_rn(__fmaf_rn(-q, sm, x), rm, q), gam[e >> 1]); // Markstein
+                    }
+                } else {
+#pragma unroll
+                    for (int e = 0; e < 4; e++)
+                        v[e] = __fmul_rn(tq_div_slow((float)acc[0][4 * i + e], e & 1 ? sr.z : sr.x), gam[e >> 1]);
+                }
+#pragma unroll
+                for (int e = 0; e < 4; e++) {
+                    float *p = (float *)(box + i * 1024 + off[e]);
+                    *p = accumulate ? __fadd_rn(*p, v[e]) : v[e];
+                }
+            }
+            tq_fence_proxy_async(); // the TMA store reads what these threads wrote
+            tq_tst_pass_full();
+            if (tracer)
+                tq_trace(43);
+            continue;
+        }
         // the sums into the staging tile, once every consumer is done with what it holds (PERSIST: the previous
-        // tile's output; else the stage buffers it overlays)
-        asm volatile("bar.sync 1, 256;\n" ::: "memory");
+        // tile's output; else the stage buffers it overlays). EPI: once the epilogue warps have written the
+        // previous tile's y. (Writing the CTA's last tile with the consumers' 256 threads instead put their
+        // epilogue code into the k loop's register allocation: spills, and 12% slower k blocks.)
+        if (!C::EPI)
+            asm volatile("bar.sync 1, 256;\n" ::: "memory");
+        else if (j > 0)
+            tq_epi_wait_free();
         if (ct < C::BT) {
             ts[ct] = s_ct;
             tr[ct] = s_ct >= 1e-20f && s_ct <= 1e30f ? __frcp_rn(s_ct) : 0.0f;
@@ -500,15 +629,17 @@ __global__ void __launch_bounds__(384, 1)
                 for (int e = 0; e < 4; e++)
                     tile_acc[(8 * i + 2 * t + (e & 1)) * C::P + row + 8 * (e >> 1)] = acc[mt][4 * i + e];
         }
+        if (C::EPI) {
+            tq_epi_pass_full();
+            if (tracer)
+                tq_trace(43);
+            continue;
+        }
         asm volatile("bar.sync 1, 256;\n" ::: "memory");
         if (tracer)
             tq_trace(43);
-        pm0 = m0, pn0 = n0, pn_tok = min(C::BT, M - m0);
-        if (!C::EARLY)
-            write_y();
+        tq_write_tile<C, 256>(tile_acc, ts, tr, row_g, y, N, m0, n0, min(C::BT, M - m0), accumulate, ct);
     }
-    if (C::EARLY && pn_tok > 0) // the last tile's output
-        write_y();
     if (tracer) {
         tq_trace(44);
         tq_trace(45, true);
@@ -547,17 +678,24 @@ template <class C, class OutT = float> static inline cudaError_t tq_wgmma_init()
     return cudaFuncSetAttribute(tq_wgmma_kernel<C, OutT>, cudaFuncAttributeMaxDynamicSharedMemorySize, C::SMEM);
 }
 
-/* host: launch GEMM variant C. q: [M][K] int8, K % 16 == 0, 16-byte aligned. n_sm: the SMs a persistent grid
- * covers. */
+/* Whether variant C can write this y: TST stores f32 rows by TMA (N % 4 == 0: 16-byte row pitch; y 16-byte
+ * aligned). */
+template <class C, class OutT> static inline bool tq_wgmma_y_ok(const OutT *y, int N) {
+    return !C::TST || (sizeof(OutT) == 4 && N % 4 == 0 && ((uintptr_t)y & 15) == 0);
+}
+
+/* host: launch GEMM variant C. q: [M][K] int8, K % 16 == 0, 16-byte aligned; y as tq_wgmma_y_ok. n_sm: the SMs a
+ * persistent grid covers. */
 template <class C, class OutT = float>
 static inline cudaError_t tq_wgmma_launch(cudaStream_t st, const uint4 *W, int Kt, const int8_t *q, const float *s,
                                           int M, int N, int K, tq_segs sg, OutT *y, int accumulate, int n_sm = 132) {
     PFN_cuTensorMapEncodeTiled_v12000 encode = tq_encode_fn();
     if (!encode)
         return cudaErrorNotSupported;
-    if (K % 16 || ((uintptr_t)q & 15))
+    if (K % 16 || ((uintptr_t)q & 15) || !tq_wgmma_y_ok<C>(y, N))
         return cudaErrorInvalidValue;
-    CUtensorMap qmap, wmap;
+    CUtensorMap qmap, wmap, ymap;
+    memset(&ymap, 0, sizeof ymap);
     const cuuint64_t dims[2] = {(cuuint64_t)K, (cuuint64_t)M};
     const cuuint64_t strides[1] = {(cuuint64_t)K};
     const cuuint32_t box[2] = {128, (cuuint32_t)C::BT};
@@ -575,12 +713,21 @@ static inline cudaError_t tq_wgmma_launch(cudaStream_t st, const uint4 *W, int K
                CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_NONE, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
                CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) != CUDA_SUCCESS)
         return cudaErrorInvalidValue;
+    if (C::TST) { // y [M][N] f32 in boxes of 32 rows × BT tokens, 128-byte swizzled like the staging tile
+        const cuuint64_t ydims[2] = {(cuuint64_t)N, (cuuint64_t)M};
+        const cuuint64_t ystrides[1] = {(cuuint64_t)N * 4};
+        const cuuint32_t ybox[2] = {32, (cuuint32_t)C::BT};
+        if (encode(&ymap, CU_TENSOR_MAP_DATA_TYPE_FLOAT32, 2, (void *)y, ydims, ystrides, ybox, estr,
+                   CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+                   CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) != CUDA_SUCCESS)
+            return cudaErrorInvalidValue;
+    }
     const int n_rt = (N + C::ROWS - 1) / C::ROWS;
     const long tiles = (long)n_rt * ((M + C::BT - 1) / C::BT);
     if (tiles > 0x7fffffff)
         return cudaErrorInvalidConfiguration;
     const int grid = C::PERSIST ? (int)(tiles < n_sm ? tiles : n_sm) : (int)tiles;
-    tq_wgmma_kernel<C, OutT><<<grid, C::THREADS, C::SMEM, st>>>(qmap, wmap, Kt, n_rt, (int)tiles, s, M, N, sg, y,
+    tq_wgmma_kernel<C, OutT><<<grid, C::THREADS, C::SMEM, st>>>(qmap, wmap, ymap, Kt, n_rt, (int)tiles, s, M, N, sg, y,
                                                           accumulate);
     return cudaGetLastError();
 }
