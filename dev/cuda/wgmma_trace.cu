@@ -166,11 +166,6 @@ int main(int argc, char **argv) {
                                   (const float *)s, (float *)y, (unsigned long long *)buf, ghz);
     trace_persistent<tq_wg32_cfg>("persistent 128x192, epilogue warps (kernel32)", N, K, M, (const uint4 *)W,
                                   (const int8_t *)q, (const float *)s, (float *)y, (unsigned long long *)buf, ghz);
-    trace_persistent<tq_wg35_cfg>("persistent 128x192, epilogue warps, 104 registers (kernel35)", N, K, M,
-                                  (const uint4 *)W, (const int8_t *)q, (const float *)s, (float *)y,
-                                  (unsigned long long *)buf, ghz);
-    trace_persistent<tq_wg34_cfg>("persistent 128x192, TMA store (kernel34)", N, K, M, (const uint4 *)W,
-                                  (const int8_t *)q, (const float *)s, (float *)y, (unsigned long long *)buf, ghz);
     trace_persistent<tq_wg30_cfg>("persistent 128x128 (kernel30)", N, K, M, (const uint4 *)W, (const int8_t *)q,
                                   (const float *)s, (float *)y, (unsigned long long *)buf, ghz);
     return 0;

@@ -42,19 +42,6 @@ __device__ __forceinline__ void tq_tma_3d(void *dst, const CUtensorMap *map, int
                  "l"(map), "r"(c0), "r"(c1), "r"(c2), "r"(tq_smem_addr(bar))
                  : "memory");
 }
-/* TMA store: shared memory into a box of the 2-D tensor map at (c0, c1), in this thread's bulk group (elements
- * outside the tensor are not written) */
-__device__ __forceinline__ void tq_tma_store_2d(const CUtensorMap *map, int c0, int c1, const void *src) {
-    asm volatile("cp.async.bulk.tensor.2d.global.shared::cta.bulk_group [%0, {%1, %2}], [%3];\n" ::"l"(map), "r"(c0),
-                 "r"(c1), "r"(tq_smem_addr(src))
-                 : "memory");
-}
-__device__ __forceinline__ void tq_bulk_commit() { asm volatile("cp.async.bulk.commit_group;\n" ::: "memory"); }
-/* this thread's bulk groups have read their shared memory (.read), or are complete */
-__device__ __forceinline__ void tq_bulk_wait_read0() { asm volatile("cp.async.bulk.wait_group.read 0;\n" ::: "memory"); }
-__device__ __forceinline__ void tq_bulk_wait0() { asm volatile("cp.async.bulk.wait_group 0;\n" ::: "memory"); }
-/* generic-proxy writes to shared memory made visible to later async-proxy (TMA) reads */
-__device__ __forceinline__ void tq_fence_proxy_async() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
 /* bulk copy of bytes (multiple of 16, both addresses 16-aligned) into shared memory, completing on bar */
 __device__ __forceinline__ void tq_bulk_copy(void *dst, const void *src, uint32_t bytes, uint64_t *bar) {
     asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];\n" ::"r"(

@@ -52,25 +52,21 @@
  * use the tensor cores (CUTLASS's "ping-pong" schedule). The epilogue writes y straight from the accumulators.
  * Measured on H100 (workbench kernel60): 1.45× slower than PERSIST without it; one warpgroup alone does not keep
  * the tensor cores busy with the register-operand decode. Kept for the workbench. */
-template <int MT_, int BT_, int STAGES_, int PERSIST_ = 0, int PP_ = 0, int EPI_ = 0, int TST_ = 0> struct tq_wg_cfg {
+template <int MT_, int BT_, int STAGES_, int PERSIST_ = 0, int PP_ = 0, int EPI_ = 0> struct tq_wg_cfg {
     static constexpr int PERSIST = PERSIST_;
     static constexpr int PP = PP_;
     static_assert(!PP || PERSIST, "ping-pong is a persistent schedule");
     // EPI (persistent): warps 1-3 of the producer warpgroup write y from the staging tile while the consumers
-    // already run the next tile's MMAs; the consumers only move their sums into the staging tile
+    // already run the next tile's MMAs; the consumers only move their sums into the staging tile. (Measured and
+    // dropped, 90f07c9: the consumers writing finished f32 y for a TMA tensor store, 138 against 114 µs, the
+    // store's shared-memory reads slowing the k blocks; 104 registers per epilogue thread, no change.)
     static constexpr int EPI = EPI_;
     static_assert(!EPI || (PERSIST && !PP), "the epilogue warps serve a persistent staging tile");
     static constexpr int EPI_THREADS = 96;
-    // TST (persistent, f32 y): the consumers write the finished tile of y (scaled; with the residual added to the
-    // old y, which TMA brought into the tile) into a 128-byte-swizzled staging tile, and warp 1 of the producer
-    // warpgroup stores it with four TMA tensor stores (32 rows each) while the consumers go on
-    static constexpr int TST = TST_;
-    static_assert(!TST || (PERSIST && !PP && !EPI && MT_ == 1), "TMA stores serve a persistent 128-row tile");
     // registers per thread after setmaxnreg (128 · producer + 256 · consumer ≤ 65536): the epilogue warps need
-    // more than the copy thread alone (EPI 2: more still, and twice the tokens in flight per thread)
-    static constexpr int PRODUCER_REGS = EPI == 2 ? 104 : EPI ? 72 : 40;
-    static constexpr int CONSUMER_REGS = EPI == 2 ? 200 : EPI ? 216 : 232;
-    static constexpr int OUT_UNROLL = EPI == 2 ? 16 : 8;
+    // more than the copy thread alone
+    static constexpr int PRODUCER_REGS = EPI ? 72 : 40;
+    static constexpr int CONSUMER_REGS = EPI ? 216 : 232;
     static constexpr int MT = MT_;                  // m64 tiles per consumer warpgroup
     static constexpr int BT = BT_;                  // tokens per tile = wgmma n
     static constexpr int STAGES = STAGES_;
@@ -82,11 +78,9 @@ template <int MT_, int BT_, int STAGES_, int PERSIST_ = 0, int PP_ = 0, int EPI_
     static constexpr int RING = STAGES * (BBYTES + WBYTES);
     static constexpr int P = ROWS + 4;              // staging row pitch (int32): the pad spreads rows over banks
     // sums [BT][P], s and 1/s [BT], γ [ROWS]; PP: s and 1/s [BT] per consumer warpgroup
-    // TST: y [4 boxes of 32 rows][BT][32] f32, then (s, 1/s) [BT]
-    static constexpr int STAGE_OUT = PP ? 2 * BT * 8 : TST ? BT * ROWS * 4 + BT * 8 : BT * P * 4 + BT * 8 + ROWS * 4;
+    static constexpr int STAGE_OUT = PP ? 2 * BT * 8 : BT * P * 4 + BT * 8 + ROWS * 4;
     static constexpr int OUT = PERSIST ? STAGE_OUT : 0; // PERSIST: the staging tile after the ring
-    static constexpr int SMEM = 1024 /* alignment slack */ + RING + OUT + (2 * STAGES + 1) * 8;
-    static_assert(RING % 1024 == 0, "the staging tile is 1024-byte aligned (TMA's 128-byte swizzle)");
+    static constexpr int SMEM = 1024 /* alignment slack */ + RING + OUT + 2 * STAGES * 8;
     static_assert(PERSIST || STAGE_OUT <= RING, "the staging tile reuses the stage buffers");
     static_assert(SMEM <= 227 * 1024, "more shared memory than an SM has");
 };
@@ -97,8 +91,6 @@ typedef tq_wg_cfg<2, 128, 6> tq_wg13_cfg;       // kernel13: 256 rows × 128 tok
 typedef tq_wg_cfg<1, 128, 7, 1> tq_wg30_cfg; // kernel30: persistent, 128 × 128 tiles
 typedef tq_wg_cfg<1, 192, 4, 1> tq_wg31_cfg; // kernel31: persistent, 128 × 192 tiles
 typedef tq_wg_cfg<1, 192, 4, 1, 0, 1> tq_wg32_cfg; // kernel32: kernel31 with y written by the epilogue warps
-typedef tq_wg_cfg<1, 192, 4, 1, 0, 2> tq_wg35_cfg; // kernel35: kernel32, epilogue warps with 104 registers
-typedef tq_wg_cfg<1, 192, 4, 1, 0, 0, 1> tq_wg34_cfg; // kernel34: kernel31 with y stored by TMA (f32)
 typedef tq_wg_cfg<2, 128, 10, 1, 1> tq_wg60_cfg; // kernel60: ping-pong, 128 × 128 tiles per warpgroup (workbench
                                                  // only: 176 µs against 121 for kernel31 at 2048×13824×2560)
 
@@ -251,7 +243,7 @@ __device__ __forceinline__ void tq_write_tile(const int32_t *tile_acc, const flo
     const float gv[4] = {g4.x, g4.y, g4.z, g4.w};
     OutT *yp = y + (size_t)(m0 + tok0) * N + n0 + r4;
     const size_t ystep = (size_t)TSTEP * N;
-#pragma unroll C::OUT_UNROLL
+#pragma unroll 8
     for (int tok = tok0; tok < n_tok; tok += TSTEP, yp += ystep) {
         const float sm = ts[tok], rm = tr[tok];
         const int4 a4 = *(const int4 *)&tile_acc[tok * C::P + r4];
@@ -303,11 +295,6 @@ __device__ __forceinline__ void tq_epi_pass_full() { asm volatile("bar.arrive 6,
 __device__ __forceinline__ void tq_epi_wait_full() { asm volatile("bar.sync 6, 352;\n" ::: "memory"); }
 __device__ __forceinline__ void tq_epi_pass_free() { asm volatile("bar.arrive 7, 352;\n" ::: "memory"); }
 __device__ __forceinline__ void tq_epi_wait_free() { asm volatile("bar.sync 7, 352;\n" ::: "memory"); }
-/* TST hand-over between the 256 consumer threads and the store warp (named barriers 6 and 7, as EPI's) */
-__device__ __forceinline__ void tq_tst_pass_full() { asm volatile("bar.arrive 6, 288;\n" ::: "memory"); }
-__device__ __forceinline__ void tq_tst_wait_full() { asm volatile("bar.sync 6, 288;\n" ::: "memory"); }
-__device__ __forceinline__ void tq_tst_pass_free() { asm volatile("bar.arrive 7, 288;\n" ::: "memory"); }
-__device__ __forceinline__ void tq_tst_wait_free() { asm volatile("bar.sync 7, 288;\n" ::: "memory"); }
 template <int R> __device__ __forceinline__ void tq_setmaxnreg_dec() {
     asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(R));
 }
@@ -319,8 +306,7 @@ template <int R> __device__ __forceinline__ void tq_setmaxnreg_inc() {
  * i / n_rt (neighbouring CTAs share the activation tile in L2). Block 384 threads; dynamic shared memory C::SMEM. */
 template <class C, class OutT = float>
 __global__ void __launch_bounds__(384, 1)
-    tq_wgmma_kernel(const __grid_constant__ CUtensorMap qmap, const __grid_constant__ CUtensorMap wmap,
-                    const __grid_constant__ CUtensorMap ymap /* TST only */, int Kt,
+    tq_wgmma_kernel(const __grid_constant__ CUtensorMap qmap, const __grid_constant__ CUtensorMap wmap, int Kt,
                     int n_rt, int n_tiles,
                     const float *__restrict__ s, int M, int N, tq_segs sg, OutT *__restrict__ y, int accumulate) {
 #if TQ_WGMMA_DEVICE
@@ -332,11 +318,7 @@ __global__ void __launch_bounds__(384, 1)
     // the staging tile: int32 sums [BT][P], then per-token s and 1/s and per-row γ of the tile it holds
     int32_t *tile_acc = (int32_t *)(C::PERSIST ? smem + C::RING : smem);
     float *ts = (float *)(tile_acc + C::BT * C::P), *tr = ts + C::BT, *row_g = tr + C::BT;
-    // TST: the y tile in four swizzled boxes, then (s, 1/s) per token
-    float *ty = (float *)(smem + C::RING);
-    float2 *tsr = (float2 *)(ty + C::BT * C::ROWS);
     uint64_t *full = (uint64_t *)(smem + C::RING + C::OUT), *empty = full + C::STAGES;
-    uint64_t *ybar = empty + C::STAGES; // TST with accumulate: the old y tile has arrived
     const int wg = threadIdx.x / 128;
 
     if (threadIdx.x == 0) {
@@ -344,7 +326,6 @@ __global__ void __launch_bounds__(384, 1)
             tq_mbar_init(&full[i], 1);
             tq_mbar_init(&empty[i], C::PP ? 4 : 8); // lane 0 of each consumer warp that reads the stage
         }
-        tq_mbar_init(ybar, 1);
         asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
     }
     __syncthreads();
@@ -364,42 +345,6 @@ __global__ void __launch_bounds__(384, 1)
                         tq_trace(50 + 2 * j);
                     if (tile + gridDim.x < n_tiles)
                         tq_epi_pass_free();
-                }
-                return;
-            }
-        }
-        if constexpr (C::TST) {
-            if (threadIdx.x >= 32) { // warp 1 stores each tile of y the consumers have staged; warps 2, 3 idle
-                if (threadIdx.x >= 64)
-                    return;
-                const bool leader = threadIdx.x == 32;
-                auto load_old_y = [&](int tile) { // accumulate: y's old values into the staging tile
-                    const int m0 = (tile / n_rt) * C::BT, n0 = (tile % n_rt) * C::ROWS;
-                    tq_mbar_expect_tx(ybar, C::BT * C::ROWS * 4); // out-of-range elements count, zero-filled
-                    for (int b = 0; b < C::ROWS / 32; b++)
-                        tq_tma_2d(ty + b * C::BT * 32, &ymap, n0 + 32 * b, m0, ybar);
-                };
-                if (leader && accumulate && blockIdx.x < n_tiles)
-                    load_old_y(blockIdx.x);
-                for (int tile = blockIdx.x; tile < n_tiles; tile += gridDim.x) {
-                    const int m0 = (tile / n_rt) * C::BT, n0 = (tile % n_rt) * C::ROWS;
-                    const bool more = tile + gridDim.x < n_tiles;
-                    tq_tst_wait_full();
-                    if (leader) {
-                        for (int b = 0; b < C::ROWS / 32; b++)
-                            tq_tma_store_2d(&ymap, n0 + 32 * b, m0, ty + b * C::BT * 32);
-                        tq_bulk_commit();
-                        if (more) {
-                            tq_bulk_wait_read0(); // the staging tile is free again
-                            if (accumulate)
-                                load_old_y(tile + gridDim.x);
-                        } else {
-                            tq_bulk_wait0();
-                        }
-                    }
-                    __syncwarp();
-                    if (more)
-                        tq_tst_pass_free();
                 }
                 return;
             }
@@ -556,56 +501,6 @@ __global__ void __launch_bounds__(384, 1)
             continue;
         }
 
-        if constexpr (C::TST) {
-            // y into the staging tile once the store warp has read the previous tile out of it. Lane (g, t) holds
-            // rows r, r + 8 (r = cw·64 + wl·16 + g, one 32-row box) of tokens 8i + 2t (+1); in the box, token tok's
-            // 16-byte chunk c sits at chunk c ^ (tok & 7), and tok & 7 = 2t (+1) for every i, so the four byte
-            // offsets are fixed and each i steps 1024 bytes (8 tokens). Conflict-free: a store instruction's 32
-            // lanes hit 8 chunks × 4 words.
-            if (j > 0)
-                tq_tst_wait_free();
-            if (ct < C::BT)
-                tsr[ct] = make_float2(s_ct, s_ct >= 1e-20f && s_ct <= 1e30f ? __frcp_rn(s_ct) : 0.0f);
-            asm volatile("bar.sync 1, 256;\n" ::: "memory");
-            if (accumulate)
-                tq_mbar_wait(ybar, j & 1);
-            const int row = cw * 64 + wl * 16 + g, rb = row & 31;
-            const float gam[2] = {tq_seg_scale(sg, n0 + row), tq_seg_scale(sg, n0 + row + 8)};
-            uint8_t *box = (uint8_t *)ty + (row >> 5) * C::BT * 128;
-            uint32_t off[4];
-#pragma unroll
-            for (int e = 0; e < 4; e++) {
-                const int r = rb + 8 * (e >> 1), x = 2 * t + (e & 1);
-                off[e] = x * 128 + ((((r >> 2) ^ x) << 4) | ((r & 3) << 2));
-            }
-#pragma unroll // (acc indexed by constants only: in registers)
-            for (int i = 0; i < C::BT / 8; i++) {
-                const float4 sr = *(const float4 *)&tsr[8 * i + 2 * t]; // s, 1/s of tokens 8i + 2t, +1
-                float v[4];
-                if (sr.y != 0.0f && sr.w != 0.0f) {
-#pragma unroll
-                    for (int e = 0; e < 4; e++) {
-                        const float x = (float)acc[0][4 * i + e], sm = e & 1 ? sr.z : sr.x,
-                                    rm = e & 1 ? sr.w : sr.y, q = __fmul_rn(x, rm);
-                        v[e] = __fmul_rn(__fmaf_rn(__fmaf_rn(-q, sm, x), rm, q), gam[e >> 1]); // Markstein
-                    }
-                } else {
-#pragma unroll
-                    for (int e = 0; e < 4; e++)
-                        v[e] = __fmul_rn(tq_div_slow((float)acc[0][4 * i + e], e & 1 ? sr.z : sr.x), gam[e >> 1]);
-                }
-#pragma unroll
-                for (int e = 0; e < 4; e++) {
-                    float *p = (float *)(box + i * 1024 + off[e]);
-                    *p = accumulate ? __fadd_rn(*p, v[e]) : v[e];
-                }
-            }
-            tq_fence_proxy_async(); // the TMA store reads what these threads wrote
-            tq_tst_pass_full();
-            if (tracer)
-                tq_trace(43);
-            continue;
-        }
         // the sums into the staging tile, once every consumer is done with what it holds (PERSIST: the previous
         // tile's output; else the stage buffers it overlays). EPI: once the epilogue warps have written the
         // previous tile's y. (Writing the CTA's last tile with the consumers' 256 threads instead put their
@@ -678,24 +573,17 @@ template <class C, class OutT = float> static inline cudaError_t tq_wgmma_init()
     return cudaFuncSetAttribute(tq_wgmma_kernel<C, OutT>, cudaFuncAttributeMaxDynamicSharedMemorySize, C::SMEM);
 }
 
-/* Whether variant C can write this y: TST stores f32 rows by TMA (N % 4 == 0: 16-byte row pitch; y 16-byte
- * aligned). */
-template <class C, class OutT> static inline bool tq_wgmma_y_ok(const OutT *y, int N) {
-    return !C::TST || (sizeof(OutT) == 4 && N % 4 == 0 && ((uintptr_t)y & 15) == 0);
-}
-
-/* host: launch GEMM variant C. q: [M][K] int8, K % 16 == 0, 16-byte aligned; y as tq_wgmma_y_ok. n_sm: the SMs a
- * persistent grid covers. */
+/* host: launch GEMM variant C. q: [M][K] int8, K % 16 == 0, 16-byte aligned. n_sm: the SMs a persistent grid
+ * covers. */
 template <class C, class OutT = float>
 static inline cudaError_t tq_wgmma_launch(cudaStream_t st, const uint4 *W, int Kt, const int8_t *q, const float *s,
                                           int M, int N, int K, tq_segs sg, OutT *y, int accumulate, int n_sm = 132) {
     PFN_cuTensorMapEncodeTiled_v12000 encode = tq_encode_fn();
     if (!encode)
         return cudaErrorNotSupported;
-    if (K % 16 || ((uintptr_t)q & 15) || !tq_wgmma_y_ok<C>(y, N))
+    if (K % 16 || ((uintptr_t)q & 15))
         return cudaErrorInvalidValue;
-    CUtensorMap qmap, wmap, ymap;
-    memset(&ymap, 0, sizeof ymap);
+    CUtensorMap qmap, wmap;
     const cuuint64_t dims[2] = {(cuuint64_t)K, (cuuint64_t)M};
     const cuuint64_t strides[1] = {(cuuint64_t)K};
     const cuuint32_t box[2] = {128, (cuuint32_t)C::BT};
@@ -713,21 +601,12 @@ static inline cudaError_t tq_wgmma_launch(cudaStream_t st, const uint4 *W, int K
                CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_NONE, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
                CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) != CUDA_SUCCESS)
         return cudaErrorInvalidValue;
-    if (C::TST) { // y [M][N] f32 in boxes of 32 rows × BT tokens, 128-byte swizzled like the staging tile
-        const cuuint64_t ydims[2] = {(cuuint64_t)N, (cuuint64_t)M};
-        const cuuint64_t ystrides[1] = {(cuuint64_t)N * 4};
-        const cuuint32_t ybox[2] = {32, (cuuint32_t)C::BT};
-        if (encode(&ymap, CU_TENSOR_MAP_DATA_TYPE_FLOAT32, 2, (void *)y, ydims, ystrides, ybox, estr,
-                   CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
-                   CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) != CUDA_SUCCESS)
-            return cudaErrorInvalidValue;
-    }
     const int n_rt = (N + C::ROWS - 1) / C::ROWS;
     const long tiles = (long)n_rt * ((M + C::BT - 1) / C::BT);
     if (tiles > 0x7fffffff)
         return cudaErrorInvalidConfiguration;
     const int grid = C::PERSIST ? (int)(tiles < n_sm ? tiles : n_sm) : (int)tiles;
-    tq_wgmma_kernel<C, OutT><<<grid, C::THREADS, C::SMEM, st>>>(qmap, wmap, ymap, Kt, n_rt, (int)tiles, s, M, N, sg, y,
+    tq_wgmma_kernel<C, OutT><<<grid, C::THREADS, C::SMEM, st>>>(qmap, wmap, Kt, n_rt, (int)tiles, s, M, N, sg, y,
                                                           accumulate);
     return cudaGetLastError();
 }
