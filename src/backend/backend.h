@@ -113,6 +113,11 @@ typedef struct trit_backend_ops {
                       int32_t n_heads, const int32_t *seq, const int32_t *pos, int32_t M, float *out);
     /* out[m][f] = act(gu[m][f]) * gu[m][F+f]  (gate|up fused rows of width 2F); relu2: max(g,0)^2, silu: g/(1+e^-g) */
     void (*glu)(trit_backend *be, const float *gu, int32_t M, int32_t F, trit_act act, float *out);
+    /* Optional (NULL: the forward runs glu, then rmsnorm_quantize on its output): the two in one op, without the
+     * [M][F] f32 intermediate. q and s bit for bit those of the back end's two ops for relu2 (silu: its exp may
+     * differ in the last place). w: [F] (the sub-norm); q: [M][F]; s: [M]. */
+    void (*glu_rmsnorm_quantize)(trit_backend *be, const float *gu, int32_t M, int32_t F, trit_act act,
+                                 const float *w, float eps, int8_t *q, float *s);
     /* h[i] += x[i] */
     void (*add)(trit_backend *be, float *h, const float *x, size_t n);
     /* logits[m][v] = Σ_d table[v][d] * x[m][d]  (f32 accumulate) */

@@ -99,6 +99,7 @@ static const trit_backend_ops cuda_ops = {
     .kv_store = cuda_kv_store,
     .attention = cuda_attention,
     .glu = cuda_glu,
+    .glu_rmsnorm_quantize = trit_cuda_glu_rmsnorm_quantize,
     .add = cuda_add,
     .lm_head = cuda_lm_head,
     .destroy = cuda_destroy,

@@ -35,8 +35,12 @@ void trit_forward(const trit_model *m, trit_kvcache *kv, struct trit_fwd_scratch
         /* feed-forward block */
         op->rmsnorm_quantize(be, s->h, L->ffn_norm, M, D, eps, s->q8, s->qs);
         op->matmul_tq(be, &L->gate_up, s->q8, s->qs, M, s->gu, 0); /* gu [M][2F] */
-        op->glu(be, s->gu, M, F, c->act, s->ffn);                   /* ffn [M][F] */
-        op->rmsnorm_quantize(be, s->ffn, L->ffn_sub_norm, M, F, eps, s->q8, s->qs);
+        if (op->glu_rmsnorm_quantize) { /* one kernel, no [M][F] intermediate */
+            op->glu_rmsnorm_quantize(be, s->gu, M, F, c->act, L->ffn_sub_norm, eps, s->q8, s->qs);
+        } else {
+            op->glu(be, s->gu, M, F, c->act, s->ffn); /* ffn [M][F] */
+            op->rmsnorm_quantize(be, s->ffn, L->ffn_sub_norm, M, F, eps, s->q8, s->qs);
+        }
         op->matmul_tq(be, &L->down, s->q8, s->qs, M, s->h, 1); /* h += down_proj(ffn) */
     }
 

@@ -1,4 +1,4 @@
-/* cases_quant.c — op cases for quantize, rmsnorm and rmsnorm_quantize. */
+/* cases_quant.c — op cases for quantize, rmsnorm, rmsnorm_quantize and the optional glu_rmsnorm_quantize. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -140,6 +140,9 @@ static void run_rmsnorm(ops_env *e, const ops_case *c) {
 
 // ------------------------------------------------------------------------------------------------ rmsnorm_quantize
 
+static void expect_quant_near(ops_env *e, const int8_t *q_want, const float *s_want, const int8_t *q_got,
+                              const float *s_got, int32_t M, int32_t K, double s_rel);
+
 static void run_rmsnorm_quantize(ops_env *e, const ops_case *c) {
     const int32_t M = c->p[0], K = c->p[1];
     const size_t n = (size_t)M * K;
@@ -178,8 +181,54 @@ static void run_rmsnorm_quantize(ops_env *e, const ops_case *c) {
         trit_ref_rmsnorm_quantize(x, w, M, K, c->f, q_want, s_want);
         s_rel = ((double)K * 0.5 + 8) * U; // the rmsnorm tolerance above carries into amax
     }
-    // a norm that differs by a few ulp moves x*s by ≤ 127·(that), which flips a code only when x*s sits that close
-    // to a .5 boundary: codes may differ by 1, and in at most 1/1000 of the elements (+2)
+    expect_quant_near(e, q_want, s_want, q_got, s_got, M, K, s_rel);
+}
+
+// ------------------------------------------------------------------------------------------------ glu_rmsnorm_quantize
+
+/* p: M, F, act. A back end without the fused op has nothing to test here (the forward composes the two ops). */
+static void run_glu_rmsnorm_quantize(ops_env *e, const ops_case *c) {
+    const int32_t M = c->p[0], F = c->p[1];
+    const trit_act act = (trit_act)c->p[2];
+    if (!e->be->ops->glu_rmsnorm_quantize)
+        return;
+    const size_t n = (size_t)M * F;
+    float *gu = ops_host(e, sizeof(float) * 2 * n), *w = ops_host(e, sizeof(float) * F),
+          *h = ops_host(e, sizeof(float) * n), *s_got = ops_host(e, sizeof(float) * M),
+          *s_two = ops_host(e, sizeof(float) * M), *s_want = ops_host(e, sizeof(float) * M);
+    int8_t *q_got = ops_host(e, n), *q_two = ops_host(e, n), *q_want = ops_host(e, n);
+    if (e->failed)
+        return;
+    for (int32_t m = 0; m < M; m++) // rows of different magnitude, gate and up alike
+        make_rows(e, gu + (size_t)m * 2 * F, 1, 2 * F, 0);
+    ops_fill(e, w, (size_t)F, 0.05f, 2);
+    float *dgu = ops_upload(e, gu, sizeof(float) * 2 * n), *dw = ops_upload(e, w, sizeof(float) * F),
+          *dh = ops_dev(e, sizeof(float) * n), *ds = ops_dev(e, sizeof(float) * M), *ds2 = ops_dev(e, sizeof(float) * M);
+    int8_t *dq = ops_dev(e, n), *dq2 = ops_dev(e, n);
+    if (e->failed)
+        return;
+    e->be->ops->glu_rmsnorm_quantize(e->be, dgu, M, F, act, dw, c->f, dq, ds);
+    e->be->ops->glu(e->be, dgu, M, F, act, dh);
+    e->be->ops->rmsnorm_quantize(e->be, dh, dw, M, F, c->f, dq2, ds2);
+    if (ops_download(e, q_got, dq, n) || ops_download(e, s_got, ds, sizeof(float) * M) ||
+        ops_download(e, q_two, dq2, n) || ops_download(e, s_two, ds2, sizeof(float) * M))
+        return;
+    if (act == TRIT_ACT_RELU2) { // the contract: the back end's own two ops, bit for bit
+        ops_expect_i8(e, "q (fused vs glu + rmsnorm_quantize)", q_two, q_got, n);
+        ops_expect_bytes(e, "s (fused vs glu + rmsnorm_quantize)", s_two, s_got, (size_t)M, sizeof(float));
+    }
+    // and near ref's two ops (silu: exp within an ulp or two moves the norm by less than rmsnorm's tolerance)
+    trit_ref_glu(gu, M, F, act, h);
+    trit_ref_rmsnorm_quantize(h, w, M, F, c->f, q_want, s_want);
+    expect_quant_near(e, q_want, s_want, q_got, s_got, M, F, ((double)F * 0.5 + 8) * U);
+}
+
+/* quantized rows from a norm a few ulp off: a norm that differs by a few ulp moves x*s by ≤ 127·(that), which flips
+ * a code only when x*s sits that close to a .5 boundary, so codes may differ by 1, in at most 1/1000 of the
+ * elements (+2); scales within s_rel (relative) */
+static void expect_quant_near(ops_env *e, const int8_t *q_want, const float *s_want, const int8_t *q_got,
+                              const float *s_got, int32_t M, int32_t K, double s_rel) {
+    const size_t n = (size_t)M * K;
     size_t diff = 0;
     for (size_t i = 0; i < n; i++) {
         int d = q_got[i] - q_want[i];
@@ -201,12 +250,15 @@ static void run_rmsnorm_quantize(ops_env *e, const ops_case *c) {
 #define Q(M, K, kind) {"quantize", run_quantize, {M, K, kind}, 0}
 #define N(M, K) {"rmsnorm", run_rmsnorm, {M, K}, 1e-5f}
 #define NQ(M, K) {"rmsnorm_quantize", run_rmsnorm_quantize, {M, K}, 1e-5f}
+#define GNQ(M, F, act) {"glu_rmsnorm_quantize", run_glu_rmsnorm_quantize, {M, F, act}, 1e-5f}
 
 static const ops_case cases[] = {
     Q(1, 2560, 0), Q(3, 2560, 1), Q(7, 6912, 0), Q(16, 640, 1), Q(33, 100, 0), Q(4, 257, 1), Q(2, 64, 0),
     Q(128, 2560, 0), Q(1, 1, 0), Q(8, 13824, 1), Q(2, 3840, 0),
     N(1, 2560), N(2, 6912), N(3, 100), N(7, 257), N(16, 2560), N(33, 64), N(128, 640), N(1, 1),
     NQ(1, 2560), NQ(3, 6912), NQ(7, 2560), NQ(16, 100), NQ(33, 257), NQ(2, 64), NQ(128, 640),
+    GNQ(1, 6912, TRIT_ACT_RELU2), GNQ(3, 6912, TRIT_ACT_SILU), GNQ(16, 257, TRIT_ACT_RELU2), GNQ(33, 100, TRIT_ACT_SILU),
+    GNQ(128, 640, TRIT_ACT_RELU2), GNQ(2, 1, TRIT_ACT_RELU2), GNQ(5, 8640, TRIT_ACT_RELU2),
 };
 
 const ops_case *ops_cases_quant(size_t *n) {
