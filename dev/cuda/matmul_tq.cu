@@ -35,6 +35,8 @@
  *  arithmetic, moved to the producer warpgroup's spare warps, and 256 × 128 persistent tiles: 160–430 µs.)
  *  kernel14 kernel8 (8 warps, PDL) with 8 supertiles per warp and batch (more weight loads in flight).
  *  kernel15 kernel9 (4 warps, PDL) with 8 supertiles per warp and batch.
+ *  kernel18..20 = kernel8, 9, 14 with the activations staged in shared memory by the block after the wait (one
+ *           round trip for all of q instead of one per supertile); the back end does it where it pays.
  *  kernel16 GEMV on sm_90 (src/cuda/tq_gemv_bulk.cuh): each CTA's row blocks are one contiguous byte range,
  *           streamed by cp.async.bulk into a ring of 4 shared-memory chunks (the first ones before griddepcontrol
  *           .wait), activations copied (permuted) after it, unsigned-code mma, 8 consumer warps + 1 producer
@@ -130,21 +132,29 @@ static void run_kernel(int kernel, const problem &p, cudaStream_t st) {
     case 41:
     case 42:
     case 43:
+    case 18:
+    case 19:
+    case 20:
         for (int m0 = 0; m0 < p.M; m0 += 16) {
             const int mc = std::min(16, p.M - m0);
             const int8_t *q = p.q + (size_t)m0 * p.K;
             float *y = p.y + (size_t)m0 * p.N;
             const int pdl = kernel >= 40 ? TQ_PDL_EARLY : kernel >= 8 ? TQ_PDL_LATE : TQ_PDL_OFF;
-            const int base = kernel >= 40 ? kernel - 40 : 0; // 40..43 = 8, 9, 14, 15 early
-            const int k = base == 0 ? (kernel >= 40 ? 8 : kernel) : base == 1 ? 9 : base == 2 ? 14 : 15;
+            const bool stage = kernel >= 18 && kernel <= 20; // 18..20 = 8, 9, 14 with q staged
+            const int base = kernel >= 40 ? kernel - 40 : 0;  // 40..43 = 8, 9, 14, 15 early
+            const int k = stage ? (kernel == 18 ? 8 : kernel == 19 ? 9 : 14)
+                          : base == 0 ? (kernel >= 40 ? 8 : kernel)
+                          : base == 1 ? 9
+                          : base == 2 ? 14
+                                      : 15;
             if (k == 2 || k == 9)
-                tq_gemv_run<4>(st, pdl, p.w2, Kt, q, p.s + m0, mc, p.N, p.K, sg, y, 0, vec);
+                tq_gemv_run<4>(st, pdl, p.w2, Kt, q, p.s + m0, mc, p.N, p.K, sg, y, 0, vec, stage);
             else if (k == 3 || k == 8)
-                tq_gemv_run<8>(st, pdl, p.w2, Kt, q, p.s + m0, mc, p.N, p.K, sg, y, 0, vec);
+                tq_gemv_run<8>(st, pdl, p.w2, Kt, q, p.s + m0, mc, p.N, p.K, sg, y, 0, vec, stage);
             else if (k == 14)
-                tq_gemv_run<8, 8>(st, pdl, p.w2, Kt, q, p.s + m0, mc, p.N, p.K, sg, y, 0, vec);
+                tq_gemv_run<8, 8>(st, pdl, p.w2, Kt, q, p.s + m0, mc, p.N, p.K, sg, y, 0, vec, stage);
             else
-                tq_gemv_run<4, 8>(st, pdl, p.w2, Kt, q, p.s + m0, mc, p.N, p.K, sg, y, 0, vec);
+                tq_gemv_run<4, 8>(st, pdl, p.w2, Kt, q, p.s + m0, mc, p.N, p.K, sg, y, 0, vec, stage);
         }
         break;
     case 16:
@@ -431,8 +441,8 @@ int main(int argc, char **argv) {
                 CK(cudaGetLastError());
                 CK(cudaMemcpy(want.data(), yref, sizeof(float) * M * N, cudaMemcpyDeviceToHost));
             }
-            const int kernels[] = {1,  2,  3,  8,  9,  14, 15, 40, 41, 42, 43, 16, 17, 44, 45, 46,
-                                   47, 48, 4,  5,  6,  7,  10, 11, 12, 13, 30, 31, 32, 60, 50, 51, 52, 53};
+            const int kernels[] = {1,  2,  3,  8,  9,  14, 15, 18, 19, 20, 40, 41, 42, 43, 16, 17, 44, 45,
+                                   46, 47, 48, 4,  5,  6,  7,  10, 11, 12, 13, 30, 31, 32, 60, 50, 51, 52, 53};
             std::vector<uint16_t> want16((size_t)M * N), got16((size_t)M * N);
             for (size_t i = 0; i < want16.size(); i++)
                 want16[i] = trit_f32_to_bf16(want[i]);
@@ -442,7 +452,7 @@ int main(int argc, char **argv) {
                     continue;
                 const bool bulk = kn == 16 || kn == 17 || (kn >= 44 && kn <= 48);
                 const bool gemv = kn == 2 || kn == 3 || kn == 8 || kn == 9 || kn == 14 || kn == 15 ||
-                                  (kn >= 40 && kn <= 43) || bulk;
+                                  (kn >= 18 && kn <= 20) || (kn >= 40 && kn <= 43) || bulk;
                 const bool bf = kn >= 50 && kn <= 53;
                 const bool wg = (kn >= 10 && kn <= 13) || (kn >= 30 && kn <= 32) || kn == 60 || bf;
                 if (wg && (!wgmma || M <= 16 || K % 16))

@@ -197,7 +197,8 @@ static void matmul_tq(cuda_impl *ci, const trit_tmat *w, const int8_t *q, const 
         CUDA_LAUNCHED(ci, "matmul_tq gemm");
         return;
     }
-    // GEMV kernels: chunks of 16 tokens
+    // GEMV kernels: chunks of 16 tokens; the activations through shared memory where that pays (tq_gemv_stage_pays)
+    const bool stage = tq_gemv_stage_pays(w->N, w->K, ci->n_sm);
     for (int32_t m0 = 0; m0 < M; m0 += 16) {
         const int mc = M - m0 < 16 ? M - m0 : 16;
         const int8_t *qc = q + (size_t)m0 * w->K;
@@ -205,12 +206,12 @@ static void matmul_tq(cuda_impl *ci, const trit_tmat *w, const int8_t *q, const 
         const uint4 *W = (const uint4 *)w->data;
         cudaError_t e = kernel == TRIT_CUDA_TQ_GEMV8L
                             ? tq_gemv_run<8, 8>(ci->stream, ci->pdl, W, Kt, qc, s + m0, mc, w->N, w->K, segs_of(w), yc,
-                                                accumulate, vec)
+                                                accumulate, vec, stage)
                         : kernel == TRIT_CUDA_TQ_GEMV4
                             ? tq_gemv_run<4>(ci->stream, ci->pdl, W, Kt, qc, s + m0, mc, w->N, w->K, segs_of(w), yc,
-                                             accumulate, vec)
+                                             accumulate, vec, stage)
                             : tq_gemv_run<8>(ci->stream, ci->pdl, W, Kt, qc, s + m0, mc, w->N, w->K, segs_of(w), yc,
-                                             accumulate, vec);
+                                             accumulate, vec, stage);
         if (e != cudaSuccess)
             CUDA_RECORD(ci, TRIT_E_BACKEND, "CUDA matmul_tq gemv: %s", cudaGetErrorString(e));
         CUDA_LAUNCHED(ci, "matmul_tq gemv");

@@ -191,14 +191,31 @@ static inline int tq_pdl_attr(cudaLaunchAttribute *attr, int pdl) {
     return 1;
 }
 
+/* Activations staged in shared memory by the GEMV: row pitch for K (16-byte multiple, + 16 so that the rows g of
+ * a fragment load hit different banks), and whether M rows of it fit the budget (else q is read from global
+ * memory, one L2 round trip per supertile: each iteration's loads sit behind the previous one's MMAs). */
+#define TQ_GEMV_QS_MAX 16384
+static inline __host__ __device__ int tq_gemv_qpitch(int K) { return (K + 15) / 16 * 16 + 16; }
+static inline __host__ __device__ int tq_gemv_qs_bytes(int M, int K) {
+    const long b = (long)M * tq_gemv_qpitch(K);
+    return b <= TQ_GEMV_QS_MAX ? (int)b : 0;
+}
+/* H100, M = 1 from a graph (dev/cuda/NOTES.md, session 5): staging wins on grids of up to 2 blocks per SM with
+ * K ≤ 8192 (2560² 3.10 → 2.64 µs, 3840×2560 3.33 → 2.77, 3200² 3.61 → 2.96, 2560×6912 4.83 → 4.55) and loses on
+ * taller grids and longer rows (13824×2560 5.83 → 6.14, 20480×3200 10.1 → 11.4, 4800×3200, 3200×10240) */
+static inline bool tq_gemv_stage_pays(int N, int K, int n_sm) { return (N + 15) / 16 <= 2 * n_sm && K <= 8192; }
+
 /* grid: Np/16 blocks; block: 32*WARPS threads. NT = token tiles of 8 (M ≤ 8*NT). UNROLL supertiles per batch,
  * double-buffered: the next batch's weights are in flight while the current one is multiplied. The first batch
  * is loaded before tq_pdl_wait (weights do not depend on the previous kernel), so under PDL it overlaps the
- * previous kernel's tail. early: the successor may start at once (TQ_PDL_EARLY), else after the wait. */
-template <int WARPS, int NT, bool VEC, int UNROLL, class OutT = float>
+ * previous kernel's tail. early: the successor may start at once (TQ_PDL_EARLY), else after the wait.
+ * STAGE: q staged in dynamic shared memory [M][qp] (qp = tq_gemv_qpitch(K), M · qp ≤ TQ_GEMV_QS_MAX): the block
+ * copies it there once after the wait, all loads in flight together, and the supertile loop reads its fragments
+ * from there. (A run-time switch instead cost the unstaged path 0.3-1 µs on the tall shapes.) */
+template <int WARPS, int NT, bool VEC, int UNROLL, class OutT = float, bool STAGE = false>
 __global__ void __launch_bounds__(32 * WARPS)
     tq_gemv_kernel2(const uint4 *__restrict__ W, int Kt, const int8_t *__restrict__ q, const float *__restrict__ s,
-                    int M, int N, int K, tq_segs sg, OutT *__restrict__ y, int accumulate, int early) {
+                    int M, int N, int K, tq_segs sg, OutT *__restrict__ y, int accumulate, int early, int qp) {
     if (early)
         tq_pdl_trigger();
     constexpr int STEP = WARPS * UNROLL;
@@ -223,6 +240,22 @@ __global__ void __launch_bounds__(32 * WARPS)
     tq_pdl_wait();
     if (!early)
         tq_pdl_trigger();
+    extern __shared__ __align__(16) uint8_t qs[]; // STAGE: q [M][qp], zero past K
+    if (STAGE) {
+        if (VEC) { // K % 16 == 0 and q 16-byte aligned
+            const int rv = K / 16, pv = qp / 16;
+            for (int i = threadIdx.x; i < M * pv; i += 32 * WARPS) {
+                const int m = i / pv, v = i - m * pv;
+                ((uint4 *)qs)[i] = v < rv ? __ldg((const uint4 *)(q + (size_t)m * K) + v) : make_uint4(0, 0, 0, 0);
+            }
+        } else {
+            for (int i = threadIdx.x; i < M * qp; i += 32 * WARPS) {
+                const int m = i / qp, k = i - m * qp;
+                qs[i] = k < K ? (uint8_t)q[(size_t)m * K + k] : 0;
+            }
+        }
+        __syncthreads();
+    }
     for (int kb0 = warp; kb0 < Kt; kb0 += STEP) {
         uint4 cur[UNROLL];
 #pragma unroll
@@ -238,7 +271,14 @@ __global__ void __launch_bounds__(32 * WARPS)
 #pragma unroll
             for (int a = 0; a < NT; a++) {
                 uint32_t b[8];
-                tq_load_act<VEC>(b, q, a * 8 + g, M, K, kb * 128 + 4 * t);
+                const int m = a * 8 + g, k0 = kb * 128 + 4 * t;
+                if (STAGE) {
+#pragma unroll
+                    for (int c = 0; c < 8; c++)
+                        b[c] = m < M && k0 + 16 * c < K ? *(const uint32_t *)(qs + m * qp + k0 + 16 * c) : 0u;
+                } else {
+                    tq_load_act<VEC>(b, q, m, M, K, k0);
+                }
                 tq_mma_supertile(acc[a], cur[u], b);
             }
         }
@@ -264,31 +304,40 @@ __global__ void __launch_bounds__(32 * WARPS)
     }
 }
 
-/* host: launch a GEMV variant in PDL mode pdl (TQ_PDL_*; sm_90+, ignored below) */
+/* host: launch a GEMV variant in PDL mode pdl (TQ_PDL_*; sm_90+, ignored below); stage: q through shared memory
+ * where M rows fit (tq_gemv_qs_bytes) */
 template <int WARPS, int NT, bool VEC, int UNROLL, class OutT = float>
 static inline cudaError_t tq_gemv_launch(cudaStream_t st, int pdl, const uint4 *W, int Kt, const int8_t *q,
-                                         const float *s, int M, int N, int K, tq_segs sg, OutT *y, int accumulate) {
+                                         const float *s, int M, int N, int K, tq_segs sg, OutT *y, int accumulate,
+                                         bool stage) {
+    const int qs_bytes = stage ? tq_gemv_qs_bytes(M, K) : 0;
     cudaLaunchConfig_t cfg = {};
     cudaLaunchAttribute attr[1];
     cfg.gridDim = dim3((N + 15) / 16);
     cfg.blockDim = dim3(32 * WARPS);
+    cfg.dynamicSmemBytes = qs_bytes;
     cfg.stream = st;
     cfg.attrs = attr;
     cfg.numAttrs = tq_pdl_attr(attr, pdl);
-    return cudaLaunchKernelEx(&cfg, tq_gemv_kernel2<WARPS, NT, VEC, UNROLL, OutT>, W, Kt, q, s, M, N, K, sg, y, accumulate,
-                              (int)(pdl == TQ_PDL_EARLY));
+    const int early = pdl == TQ_PDL_EARLY;
+    if (qs_bytes)
+        return cudaLaunchKernelEx(&cfg, tq_gemv_kernel2<WARPS, NT, VEC, UNROLL, OutT, true>, W, Kt, q, s, M, N, K, sg, y,
+                                  accumulate, early, tq_gemv_qpitch(K));
+    return cudaLaunchKernelEx(&cfg, tq_gemv_kernel2<WARPS, NT, VEC, UNROLL, OutT, false>, W, Kt, q, s, M, N, K, sg, y,
+                              accumulate, early, 0);
 }
 
 /* all GEMV variants for M ≤ 16 tokens at once: picks NT and VEC. UNROLL: supertiles per warp and batch. */
 template <int WARPS, int UNROLL = 4, class OutT = float>
 static inline cudaError_t tq_gemv_run(cudaStream_t st, int pdl, const uint4 *W, int Kt, const int8_t *q,
                                       const float *s, int M, int N, int K, tq_segs sg, OutT *y, int accumulate,
-                                      bool vec) {
+                                      bool vec, bool stage) {
     if (M <= 8)
-        return vec ? tq_gemv_launch<WARPS, 1, true, UNROLL, OutT>(st, pdl, W, Kt, q, s, M, N, K, sg, y, accumulate)
-                   : tq_gemv_launch<WARPS, 1, false, UNROLL, OutT>(st, pdl, W, Kt, q, s, M, N, K, sg, y, accumulate);
-    return vec ? tq_gemv_launch<WARPS, 2, true, UNROLL, OutT>(st, pdl, W, Kt, q, s, M, N, K, sg, y, accumulate)
-               : tq_gemv_launch<WARPS, 2, false, UNROLL, OutT>(st, pdl, W, Kt, q, s, M, N, K, sg, y, accumulate);
+        return vec ? tq_gemv_launch<WARPS, 1, true, UNROLL, OutT>(st, pdl, W, Kt, q, s, M, N, K, sg, y, accumulate, stage)
+                   : tq_gemv_launch<WARPS, 1, false, UNROLL, OutT>(st, pdl, W, Kt, q, s, M, N, K, sg, y, accumulate,
+                                                                   stage);
+    return vec ? tq_gemv_launch<WARPS, 2, true, UNROLL, OutT>(st, pdl, W, Kt, q, s, M, N, K, sg, y, accumulate, stage)
+               : tq_gemv_launch<WARPS, 2, false, UNROLL, OutT>(st, pdl, W, Kt, q, s, M, N, K, sg, y, accumulate, stage);
 }
 
 // ------------------------------------------------------------------------------------------------ GEMM (M > 16)
