@@ -208,7 +208,8 @@ static const mm_case mm_cases[] = {
 static void run_mm_case(const mm_case *mc) {
     static const int kernels[] = {TRIT_CUDA_TQ_AUTO,      TRIT_CUDA_TQ_GEMV4,    TRIT_CUDA_TQ_GEMV8,
                                   TRIT_CUDA_TQ_GEMM,      TRIT_CUDA_TQ_WGMMA,    TRIT_CUDA_TQ_GEMV_BULK,
-                                  TRIT_CUDA_TQ_GEMV8L,    TRIT_CUDA_TQ_WGMMA_PERSIST, TRIT_CUDA_TQ_WGMMA_EPI};
+                                  TRIT_CUDA_TQ_GEMV8L,    TRIT_CUDA_TQ_WGMMA_PERSIST, TRIT_CUDA_TQ_WGMMA_EPI,
+                                  TRIT_CUDA_TQ_WGMMA_SPLITK};
     const int32_t N = mc->N, K = mc->K, M = mc->M;
     int8_t *codes = xmalloc((size_t)N * K), *q = xmalloc((size_t)M * K);
     for (size_t i = 0; i < (size_t)N * K; i++)

@@ -48,6 +48,8 @@
  *           kernel48: both (all ≤ 1 CTA per SM, early).
  *  kernel32 kernel31 with y written by three epilogue warps (the producer warpgroup's idle ones) from the staging
  *           tile while the consumers run the next tile's MMAs.
+ *  kernel27..29 = kernel10..12 with split-K: a cluster of two CTAs per tile, each over half of the k blocks, rank
+ *           1's int32 sums added into rank 0's epilogue through distributed shared memory (K > 128 only).
  *  kernel60 ping-pong (persistent): each consumer warpgroup takes whole 128 × 128 tiles (two m64 tiles), the two
  *           in turn from one ring, y written straight from the accumulators while the other warpgroup's MMAs run.
  *  kernel50..53 = kernel10, 11, 12, 31 with bf16 output (the f32 result rounded to nearest even): the bytes
@@ -195,6 +197,15 @@ static void run_kernel(int kernel, const problem &p, cudaStream_t st) {
     case 32:
         CK(tq_wgmma_launch<tq_wg32_cfg>(st, p.w2, Kt, p.q, p.s, p.M, p.N, p.K, sg, p.y, 0, g_n_sm));
         break;
+    case 27:
+        CK(tq_wgmma_launch<tq_wg27_cfg>(st, p.w2, Kt, p.q, p.s, p.M, p.N, p.K, sg, p.y, 0));
+        break;
+    case 28:
+        CK(tq_wgmma_launch<tq_wg28_cfg>(st, p.w2, Kt, p.q, p.s, p.M, p.N, p.K, sg, p.y, 0));
+        break;
+    case 29:
+        CK(tq_wgmma_launch<tq_wg29_cfg>(st, p.w2, Kt, p.q, p.s, p.M, p.N, p.K, sg, p.y, 0));
+        break;
     case 60:
         CK(tq_wgmma_launch<tq_wg60_cfg>(st, p.w2, Kt, p.q, p.s, p.M, p.N, p.K, sg, p.y, 0, g_n_sm));
         break;
@@ -328,6 +339,9 @@ int main(int argc, char **argv) {
         CK(tq_wgmma_init<tq_wg31_cfg>());
         CK(tq_wgmma_init<tq_wg60_cfg>());
         CK(tq_wgmma_init<tq_wg32_cfg>());
+        CK(tq_wgmma_init<tq_wg27_cfg>());
+        CK(tq_wgmma_init<tq_wg28_cfg>());
+        CK(tq_wgmma_init<tq_wg29_cfg>());
         CK((tq_wgmma_init<tq_wg10_cfg, uint16_t>()));
         CK((tq_wgmma_init<tq_wg11_cfg, uint16_t>()));
         CK((tq_wgmma_init<tq_wg12_cfg, uint16_t>()));
@@ -441,8 +455,8 @@ int main(int argc, char **argv) {
                 CK(cudaGetLastError());
                 CK(cudaMemcpy(want.data(), yref, sizeof(float) * M * N, cudaMemcpyDeviceToHost));
             }
-            const int kernels[] = {1,  2,  3,  8,  9,  14, 15, 18, 19, 20, 40, 41, 42, 43, 16, 17, 44, 45,
-                                   46, 47, 48, 4,  5,  6,  7,  10, 11, 12, 13, 30, 31, 32, 60, 50, 51, 52, 53};
+            const int kernels[] = {1,  2,  3,  8,  9,  14, 15, 18, 19, 20, 40, 41, 42, 43, 16, 17, 44, 45, 46, 47,
+                                   48, 4,  5,  6,  7,  10, 11, 12, 13, 27, 28, 29, 30, 31, 32, 60, 50, 51, 52, 53};
             std::vector<uint16_t> want16((size_t)M * N), got16((size_t)M * N);
             for (size_t i = 0; i < want16.size(); i++)
                 want16[i] = trit_f32_to_bf16(want[i]);
@@ -454,8 +468,8 @@ int main(int argc, char **argv) {
                 const bool gemv = kn == 2 || kn == 3 || kn == 8 || kn == 9 || kn == 14 || kn == 15 ||
                                   (kn >= 18 && kn <= 20) || (kn >= 40 && kn <= 43) || bulk;
                 const bool bf = kn >= 50 && kn <= 53;
-                const bool wg = (kn >= 10 && kn <= 13) || (kn >= 30 && kn <= 32) || kn == 60 || bf;
-                if (wg && (!wgmma || M <= 16 || K % 16))
+                const bool wg = (kn >= 10 && kn <= 13) || (kn >= 27 && kn <= 32) || kn == 60 || bf;
+                if (wg && (!wgmma || M <= 16 || K % 16 || (kn >= 27 && kn <= 29 && K <= 128)))
                     continue;
                 const bool probe = kn == 22 || kn == 23 || kn == 25 || kn == 26; // timing probes: wrong results by design
                 if (probe && only != kn)

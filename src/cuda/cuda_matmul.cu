@@ -30,6 +30,12 @@ template <class OutT> static cudaError_t matmul_init(bool wgmma) {
         e = tq_wgmma_init<tq_wg31_cfg, OutT>();
     if (e == cudaSuccess && wgmma)
         e = tq_wgmma_init<tq_wg32_cfg, OutT>();
+    if (e == cudaSuccess && wgmma)
+        e = tq_wgmma_init<tq_wg27_cfg, OutT>();
+    if (e == cudaSuccess && wgmma)
+        e = tq_wgmma_init<tq_wg28_cfg, OutT>();
+    if (e == cudaSuccess && wgmma)
+        e = tq_wgmma_init<tq_wg29_cfg, OutT>();
     return e;
 }
 
@@ -140,14 +146,14 @@ static void matmul_tq(cuda_impl *ci, const trit_tmat *w, const int8_t *q, const 
         CUDA_LAUNCHED(ci, "matmul_tq gemv (bulk)");
         return;
     }
-    const bool wg_kernel =
-        kernel == TRIT_CUDA_TQ_WGMMA || kernel == TRIT_CUDA_TQ_WGMMA_PERSIST || kernel == TRIT_CUDA_TQ_WGMMA_EPI;
+    const bool wg_kernel = kernel == TRIT_CUDA_TQ_WGMMA || kernel == TRIT_CUDA_TQ_WGMMA_PERSIST ||
+                           kernel == TRIT_CUDA_TQ_WGMMA_EPI || kernel == TRIT_CUDA_TQ_WGMMA_SPLITK;
     if (wg_kernel && !wgmma_ok)
         kernel = TRIT_CUDA_TQ_GEMM;
     if (wg_kernel && wgmma_ok) {
-        // 128 weight rows × BT tokens per CTA, one CTA per SM at a time: the BT of 256, 192 or 128 with the least
-        // (waves × time per tile), the tile time taken as BT + 32 (the epilogue and pipeline fill); from 3 full
-        // waves of 192-token tiles on, the persistent kernel with epilogue warps, which runs each tile's MMAs
+        // 128 weight rows × BT tokens per CTA, one CTA per SM at a time: the BT of 256, 192 or 128, and split-K
+        // over a 2-CTA cluster or not, with the least (waves × time per CTA), the time taken as (BT + 32) × (its k
+        // blocks + 4) (the epilogue and pipeline fill); from 3 full waves of 192-token tiles on, the persistent kernel with epilogue warps, which runs each tile's MMAs
         // while the previous tile's output is written; for bf16 y, whose rounding makes the three warps slower than
         // the MMAs, the persistent kernel without them (H100: dev/cuda/NOTES.md)
         if ((M + 127) / 128 > 65535) {
@@ -156,19 +162,22 @@ static void matmul_tq(cuda_impl *ci, const trit_tmat *w, const int8_t *q, const 
             return;
         }
         static const int bts[3] = {256, 192, 128};
-        int bt = 256;
+        int bt = 256, split = 1;
         long best = -1;
-        for (int i = 0; i < 3; i++) {
-            const long tiles = (long)((w->N + 127) / 128) * ((M + bts[i] - 1) / bts[i]);
-            const long cost = (tiles + ci->n_sm - 1) / ci->n_sm * (bts[i] + 32);
-            if (best < 0 || cost < best)
-                best = cost, bt = bts[i];
-        }
+        for (int sp = kernel == TRIT_CUDA_TQ_WGMMA_SPLITK && Kt >= 2 ? 2 : 1; sp <= (Kt >= 2 ? 2 : 1); sp++)
+            for (int i = 0; i < 3; i++) {
+                const long ctas = (long)((w->N + 127) / 128) * ((M + bts[i] - 1) / bts[i]) * sp;
+                const long cost = (ctas + ci->n_sm - 1) / ci->n_sm * (bts[i] + 32) * ((Kt + sp - 1) / sp + 4);
+                if (best < 0 || cost < best)
+                    best = cost, bt = bts[i], split = sp;
+            }
         const long tiles192 = (long)((w->N + 127) / 128) * ((M + 191) / 192);
         if (kernel == TRIT_CUDA_TQ_WGMMA_PERSIST)
             bt = -1;
-        else if (kernel == TRIT_CUDA_TQ_WGMMA_EPI || tiles192 >= 3L * ci->n_sm)
+        else if (kernel == TRIT_CUDA_TQ_WGMMA_EPI || (kernel != TRIT_CUDA_TQ_WGMMA_SPLITK && tiles192 >= 3L * ci->n_sm))
             bt = kernel == TRIT_CUDA_TQ_WGMMA_EPI || sizeof(OutT) == 4 ? -2 : -1;
+        if (bt < 0)
+            split = 1;
         const uint4 *W = (const uint4 *)w->data;
         const tq_segs sg = segs_of(w);
         const cudaError_t e =
@@ -176,9 +185,14 @@ static void matmul_tq(cuda_impl *ci, const trit_tmat *w, const int8_t *q, const 
                                                          ci->n_sm)
             : bt == -1    ? tq_wgmma_launch<tq_wg31_cfg>(ci->stream, W, Kt, q, s, M, w->N, w->K, sg, y, accumulate,
                                                          ci->n_sm)
-            : bt == 256   ? tq_wgmma_launch<tq_wg10_cfg>(ci->stream, W, Kt, q, s, M, w->N, w->K, sg, y, accumulate)
-            : bt == 192 ? tq_wgmma_launch<tq_wg11_cfg>(ci->stream, W, Kt, q, s, M, w->N, w->K, sg, y, accumulate)
-                        : tq_wgmma_launch<tq_wg12_cfg>(ci->stream, W, Kt, q, s, M, w->N, w->K, sg, y, accumulate);
+            : split == 2 && bt == 256 ? tq_wgmma_launch<tq_wg27_cfg>(ci->stream, W, Kt, q, s, M, w->N, w->K, sg, y,
+                                                                     accumulate)
+            : split == 2 && bt == 192 ? tq_wgmma_launch<tq_wg28_cfg>(ci->stream, W, Kt, q, s, M, w->N, w->K, sg, y,
+                                                                     accumulate)
+            : split == 2 ? tq_wgmma_launch<tq_wg29_cfg>(ci->stream, W, Kt, q, s, M, w->N, w->K, sg, y, accumulate)
+            : bt == 256  ? tq_wgmma_launch<tq_wg10_cfg>(ci->stream, W, Kt, q, s, M, w->N, w->K, sg, y, accumulate)
+            : bt == 192  ? tq_wgmma_launch<tq_wg11_cfg>(ci->stream, W, Kt, q, s, M, w->N, w->K, sg, y, accumulate)
+                         : tq_wgmma_launch<tq_wg12_cfg>(ci->stream, W, Kt, q, s, M, w->N, w->K, sg, y, accumulate);
         if (e != cudaSuccess)
             CUDA_RECORD(ci, TRIT_E_BACKEND, "CUDA matmul_tq wgmma: %s", cudaGetErrorString(e));
         CUDA_LAUNCHED(ci, "matmul_tq wgmma");

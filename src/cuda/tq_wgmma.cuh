@@ -28,6 +28,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include <cooperative_groups.h>
+
 #include "cuda/tq_async.cuh"
 #include "cuda/tq_kernels.cuh"
 
@@ -52,7 +54,7 @@
  * use the tensor cores (CUTLASS's "ping-pong" schedule). The epilogue writes y straight from the accumulators.
  * Measured on H100 (workbench kernel60): 1.45× slower than PERSIST without it; one warpgroup alone does not keep
  * the tensor cores busy with the register-operand decode. Kept for the workbench. */
-template <int MT_, int BT_, int STAGES_, int PERSIST_ = 0, int PP_ = 0, int EPI_ = 0> struct tq_wg_cfg {
+template <int MT_, int BT_, int STAGES_, int PERSIST_ = 0, int PP_ = 0, int EPI_ = 0, int SPLIT_ = 1> struct tq_wg_cfg {
     static constexpr int PERSIST = PERSIST_;
     static constexpr int PP = PP_;
     static_assert(!PP || PERSIST, "ping-pong is a persistent schedule");
@@ -63,6 +65,10 @@ template <int MT_, int BT_, int STAGES_, int PERSIST_ = 0, int PP_ = 0, int EPI_
     static constexpr int EPI = EPI_;
     static_assert(!EPI || (PERSIST && !PP), "the epilogue warps serve a persistent staging tile");
     static constexpr int EPI_THREADS = 96;
+    // SPLIT 2 (one CTA per tile): a cluster of two CTAs per tile, each over half of the k blocks; rank 1's sums
+    // reach rank 0's epilogue through distributed shared memory. For grids that would leave SMs idle (few tiles).
+    static constexpr int SPLIT = SPLIT_;
+    static_assert(SPLIT == 1 || (SPLIT == 2 && !PERSIST), "split-K pairs serve one tile per CTA");
     // registers per thread after setmaxnreg (128 · producer + 256 · consumer ≤ 65536): the epilogue warps need
     // more than the copy thread alone
     static constexpr int PRODUCER_REGS = EPI ? 72 : 40;
@@ -91,6 +97,9 @@ typedef tq_wg_cfg<2, 128, 6> tq_wg13_cfg;       // kernel13: 256 rows × 128 tok
 typedef tq_wg_cfg<1, 128, 7, 1> tq_wg30_cfg; // kernel30: persistent, 128 × 128 tiles
 typedef tq_wg_cfg<1, 192, 4, 1> tq_wg31_cfg; // kernel31: persistent, 128 × 192 tiles
 typedef tq_wg_cfg<1, 192, 4, 1, 0, 1> tq_wg32_cfg; // kernel32: kernel31 with y written by the epilogue warps
+typedef tq_wg_cfg<1, 256, 5, 0, 0, 0, 2> tq_wg27_cfg; // kernel27..29: kernel10..12 with split-K over a 2-CTA cluster
+typedef tq_wg_cfg<1, 192, 7, 0, 0, 0, 2> tq_wg28_cfg;
+typedef tq_wg_cfg<1, 128, 8, 0, 0, 0, 2> tq_wg29_cfg;
 typedef tq_wg_cfg<2, 128, 10, 1, 1> tq_wg60_cfg; // kernel60: ping-pong, 128 × 128 tiles per warpgroup (workbench
                                                  // only: 176 µs against 121 for kernel31 at 2048×13824×2560)
 
@@ -234,7 +243,8 @@ __device__ __forceinline__ bool tq_wg_bar_and(int cw, bool v) {
 template <class C, int NT, class OutT>
 __device__ __forceinline__ void tq_write_tile(const int32_t *tile_acc, const float *ts, const float *tr,
                                               const float *row_g, OutT *__restrict__ y, int N, int m0, int n0,
-                                              int n_tok, int accumulate, int et) {
+                                              int n_tok, int accumulate, int et,
+                                              const int32_t *tile_acc2 = nullptr /* SPLIT: the other half's sums */) {
     constexpr int G = C::ROWS / 4, TSTEP = NT / G; // four-row groups per token, tokens per pass
     static_assert(NT % G == 0, "the threads cover whole tokens");
     const int r4 = 4 * (et % G), tok0 = et / G;
@@ -246,7 +256,11 @@ __device__ __forceinline__ void tq_write_tile(const int32_t *tile_acc, const flo
 #pragma unroll 8
     for (int tok = tok0; tok < n_tok; tok += TSTEP, yp += ystep) {
         const float sm = ts[tok], rm = tr[tok];
-        const int4 a4 = *(const int4 *)&tile_acc[tok * C::P + r4];
+        int4 a4 = *(const int4 *)&tile_acc[tok * C::P + r4];
+        if (C::SPLIT == 2) { // int32 sums: exact in any order
+            const int4 b4 = *(const int4 *)&tile_acc2[tok * C::P + r4];
+            a4 = make_int4(a4.x + b4.x, a4.y + b4.y, a4.z + b4.z, a4.w + b4.w);
+        }
         const int32_t av[4] = {a4.x, a4.y, a4.z, a4.w};
         float v[4];
         if (rm != 0.0f) {
@@ -295,6 +309,10 @@ __device__ __forceinline__ void tq_epi_pass_full() { asm volatile("bar.arrive 6,
 __device__ __forceinline__ void tq_epi_wait_full() { asm volatile("bar.sync 6, 352;\n" ::: "memory"); }
 __device__ __forceinline__ void tq_epi_pass_free() { asm volatile("bar.arrive 7, 352;\n" ::: "memory"); }
 __device__ __forceinline__ void tq_epi_wait_free() { asm volatile("bar.sync 7, 352;\n" ::: "memory"); }
+/* every thread of both CTAs of the cluster; release/acquire: shared-memory writes before it are visible after it */
+__device__ __forceinline__ void tq_cluster_sync() {
+    asm volatile("barrier.cluster.arrive.release;\nbarrier.cluster.wait.acquire;\n" ::: "memory");
+}
 template <int R> __device__ __forceinline__ void tq_setmaxnreg_dec() {
     asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(R));
 }
@@ -320,6 +338,14 @@ __global__ void __launch_bounds__(384, 1)
     float *ts = (float *)(tile_acc + C::BT * C::P), *tr = ts + C::BT, *row_g = tr + C::BT;
     uint64_t *full = (uint64_t *)(smem + C::RING + C::OUT), *empty = full + C::STAGES;
     const int wg = threadIdx.x / 128;
+    // this CTA's first tile and tile step, and its k blocks [kb_base, kb_base + Kl) of each tile (SPLIT: cluster
+    // rank r takes the r-th half)
+    uint32_t rank = 0;
+    if (C::SPLIT == 2)
+        asm("mov.u32 %0, %%cluster_ctarank;\n" : "=r"(rank));
+    const int cta = C::SPLIT == 2 ? blockIdx.x >> 1 : blockIdx.x, ncta = C::SPLIT == 2 ? gridDim.x >> 1 : gridDim.x;
+    const int kb_base = C::SPLIT == 2 ? (int)rank * ((Kt + 1) / 2) : 0;
+    const int Kl = C::SPLIT == 2 ? (rank ? Kt - kb_base : (Kt + 1) / 2) : Kt; // ≥ 1: the launcher wants Kt ≥ 2
 
     if (threadIdx.x == 0) {
         for (int i = 0; i < C::STAGES; i++) {
@@ -334,7 +360,7 @@ __global__ void __launch_bounds__(384, 1)
         tq_setmaxnreg_dec<C::PRODUCER_REGS>();
         if constexpr (C::EPI) {
             if (threadIdx.x >= 32) { // the epilogue warps: y of each tile the consumers have staged
-                for (int j = 0, tile = blockIdx.x; tile < n_tiles; j++, tile += gridDim.x) {
+                for (int j = 0, tile = cta; tile < n_tiles; j++, tile += ncta) {
                     const int m0 = (tile / n_rt) * C::BT, n0 = (tile % n_rt) * C::ROWS;
                     tq_epi_wait_full();
                     if (threadIdx.x == 32 && j < 7)
@@ -343,28 +369,32 @@ __global__ void __launch_bounds__(384, 1)
                                                      accumulate, threadIdx.x - 32);
                     if (threadIdx.x == 32 && j < 7)
                         tq_trace(50 + 2 * j);
-                    if (tile + gridDim.x < n_tiles)
+                    if (tile + ncta < n_tiles)
                         tq_epi_pass_free();
                 }
                 return;
             }
         }
-        if (threadIdx.x != 0)
-            return;
-        tq_trace(47);
-        int c = 0; // k blocks issued so far: stage c % STAGES, pass c / STAGES
-        for (int tile = blockIdx.x; tile < n_tiles; tile += gridDim.x) {
-            const int rb0 = (tile % n_rt) * C::RB, m0 = (tile / n_rt) * C::BT;
-            for (int kb = 0; kb < Kt; kb++, c++) {
-                const int st = c % C::STAGES;
-                tq_mbar_wait(&empty[st], ((c / C::STAGES) & 1) ^ 1);
-                // the boxes count their out-of-range rows (zero-filled) in the transaction bytes
-                tq_mbar_expect_tx(&full[st], C::BBYTES + C::WBYTES);
-                tq_tma_2d(sB + st * C::BBYTES, &qmap, kb * 128, m0, &full[st]);
-                tq_tma_3d(sW + st * C::WBYTES, &wmap, 0, kb, rb0, &full[st]);
+        if (threadIdx.x == 0) {
+            tq_trace(47);
+            int c = 0; // k blocks issued so far: stage c % STAGES, pass c / STAGES
+            for (int tile = cta; tile < n_tiles; tile += ncta) {
+                const int rb0 = (tile % n_rt) * C::RB, m0 = (tile / n_rt) * C::BT;
+                for (int kb = kb_base; kb < kb_base + Kl; kb++, c++) {
+                    const int st = c % C::STAGES;
+                    tq_mbar_wait(&empty[st], ((c / C::STAGES) & 1) ^ 1);
+                    // the boxes count their out-of-range rows (zero-filled) in the transaction bytes
+                    tq_mbar_expect_tx(&full[st], C::BBYTES + C::WBYTES);
+                    tq_tma_2d(sB + st * C::BBYTES, &qmap, kb * 128, m0, &full[st]);
+                    tq_tma_3d(sW + st * C::WBYTES, &wmap, 0, kb, rb0, &full[st]);
+                }
             }
+            tq_trace(48);
         }
-        tq_trace(48);
+        if (C::SPLIT == 2) { // the consumers' two cluster barriers
+            tq_cluster_sync();
+            tq_cluster_sync();
+        }
         return;
     }
 
@@ -428,9 +458,8 @@ __global__ void __launch_bounds__(384, 1)
     // the CTA's tiles j = 0, 1, 2.. (tile blockIdx.x + j · gridDim.x, ring positions j · Kt ..); PP: warpgroup cw
     // takes j = cw, cw + 2, ..
     constexpr int JSTEP = C::PP ? 2 : 1;
-    for (int j = C::PP ? cw : 0, tile = blockIdx.x + j * gridDim.x; tile < n_tiles;
-         j += JSTEP, tile += JSTEP * gridDim.x) {
-        c0 = j * Kt;
+    for (int j = C::PP ? cw : 0, tile = cta + j * ncta; tile < n_tiles; j += JSTEP, tile += JSTEP * ncta) {
+        c0 = j * Kl;
         const int rb0 = (tile % n_rt) * C::RB, m0 = (tile / n_rt) * C::BT, n0 = rb0 * 16;
         // this tile's activation scale of token sidx, loaded now so that its latency is hidden by the MMAs
         static_assert(C::PP ? C::BT <= 128 : C::BT <= 256, "one token scale per thread");
@@ -439,23 +468,23 @@ __global__ void __launch_bounds__(384, 1)
         if (C::PP && j > 0)
             tq_pp_wait_turn(cw);
         load_decode(a0, 0);
-        for (int kb = 0; kb < Kt; kb += 2) {
+        for (int kb = 0; kb < Kl; kb += 2) {
             issue(a0, kb);
             tq_wgmma_wait<1>(); // the group of kb-1 is done: a1 and its stage are free
             if (kb >= 1)
                 release(kb - 1);
-            if (kb + 1 >= Kt)
+            if (kb + 1 >= Kl)
                 break;
             load_decode(a1, kb + 1);
             issue(a1, kb + 1);
             tq_wgmma_wait<1>(); // the group of kb is done: a0 and its stage are free
             release(kb);
-            if (kb + 2 < Kt)
+            if (kb + 2 < Kl)
                 load_decode(a0, kb + 2);
         }
         tq_wgmma_wait<0>();
-        release(Kt - 1);
-        if (C::PP && tile + gridDim.x < n_tiles) // the CTA's next tile, the other warpgroup's, may start
+        release(Kl - 1);
+        if (C::PP && tile + ncta < n_tiles) // the CTA's next tile, the other warpgroup's, may start
             tq_pp_pass_turn(cw);
         if (tracer)
             tq_trace(42);
@@ -533,7 +562,15 @@ __global__ void __launch_bounds__(384, 1)
         asm volatile("bar.sync 1, 256;\n" ::: "memory");
         if (tracer)
             tq_trace(43);
-        tq_write_tile<C, 256>(tile_acc, ts, tr, row_g, y, N, m0, n0, min(C::BT, M - m0), accumulate, ct);
+        if constexpr (C::SPLIT == 2) { // rank 0 writes y from both halves' sums; rank 1 keeps its tile until then
+            tq_cluster_sync();
+            if (rank == 0)
+                tq_write_tile<C, 256>(tile_acc, ts, tr, row_g, y, N, m0, n0, min(C::BT, M - m0), accumulate, ct,
+                                      cooperative_groups::this_cluster().map_shared_rank(tile_acc, 1));
+            tq_cluster_sync();
+        } else {
+            tq_write_tile<C, 256>(tile_acc, ts, tr, row_g, y, N, m0, n0, min(C::BT, M - m0), accumulate, ct);
+        }
     }
     if (tracer) {
         tq_trace(44);
@@ -603,8 +640,26 @@ static inline cudaError_t tq_wgmma_launch(cudaStream_t st, const uint4 *W, int K
         return cudaErrorInvalidValue;
     const int n_rt = (N + C::ROWS - 1) / C::ROWS;
     const long tiles = (long)n_rt * ((M + C::BT - 1) / C::BT);
-    if (tiles > 0x7fffffff)
+    if (tiles > 0x7fffffff / C::SPLIT)
         return cudaErrorInvalidConfiguration;
+    if (C::SPLIT == 2) { // two CTAs per tile in a cluster, each at least one k block
+        if (Kt < 2)
+            return cudaErrorInvalidValue;
+        cudaLaunchConfig_t cfg = {};
+        cudaLaunchAttribute attr[1];
+        attr[0].id = cudaLaunchAttributeClusterDimension;
+        attr[0].val.clusterDim.x = 2;
+        attr[0].val.clusterDim.y = 1;
+        attr[0].val.clusterDim.z = 1;
+        cfg.gridDim = dim3((unsigned)(2 * tiles));
+        cfg.blockDim = dim3(C::THREADS);
+        cfg.dynamicSmemBytes = C::SMEM;
+        cfg.stream = st;
+        cfg.attrs = attr;
+        cfg.numAttrs = 1;
+        return cudaLaunchKernelEx(&cfg, tq_wgmma_kernel<C, OutT>, qmap, wmap, Kt, n_rt, (int)tiles, s, M, N, sg, y,
+                                  accumulate);
+    }
     const int grid = C::PERSIST ? (int)(tiles < n_sm ? tiles : n_sm) : (int)tiles;
     tq_wgmma_kernel<C, OutT><<<grid, C::THREADS, C::SMEM, st>>>(qmap, wmap, Kt, n_rt, (int)tiles, s, M, N, sg, y,
                                                           accumulate);
