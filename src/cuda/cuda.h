@@ -31,8 +31,8 @@ enum {
                                         written while the next tile's data streams in */
     TRIT_CUDA_TQ_WGMMA_EPI = 32, /* the persistent kernel with y written by three epilogue warps while the next
                                     tile's MMAs run (AUTO's choice from 3 waves of 192-token tiles, f32 y) */
-    TRIT_CUDA_TQ_WGMMA_SPLITK = 28, /* one tile per cluster of two CTAs, each over half of K (AUTO's choice where
-                                       that uses the SMs better: few tiles); K of one k block runs unsplit */
+    TRIT_CUDA_TQ_WGMMA_SPLITK = 28, /* one tile per cluster of two CTAs, each over half of K; K of one k block runs
+                                       unsplit (measured slower than one CTA per tile on H100: not AUTO's choice) */
 };
 
 /* ops->matmul_tq with an explicit kernel; a GEMV kernel with M > 16 runs in chunks of 16 tokens. */

@@ -151,9 +151,10 @@ static void matmul_tq(cuda_impl *ci, const trit_tmat *w, const int8_t *q, const 
     if (wg_kernel && !wgmma_ok)
         kernel = TRIT_CUDA_TQ_GEMM;
     if (wg_kernel && wgmma_ok) {
-        // 128 weight rows × BT tokens per CTA, one CTA per SM at a time: the BT of 256, 192 or 128, and split-K
-        // over a 2-CTA cluster or not, with the least (waves × time per CTA), the time taken as (BT + 32) × (its k
-        // blocks + 4) (the epilogue and pipeline fill); from 3 full waves of 192-token tiles on, the persistent kernel with epilogue warps, which runs each tile's MMAs
+        // 128 weight rows × BT tokens per CTA, one CTA per SM at a time: the BT of 256, 192 or 128 with the least
+        // (waves × time per CTA), the time taken as (BT + 32) × (its k blocks + 4) (the epilogue and pipeline fill;
+        // split-K, asked for explicitly, halves the k blocks: measured slower than its model everywhere on H100,
+        // dev/cuda/NOTES.md, so AUTO never splits); from 3 full waves of 192-token tiles on, the persistent kernel with epilogue warps, which runs each tile's MMAs
         // while the previous tile's output is written; for bf16 y, whose rounding makes the three warps slower than
         // the MMAs, the persistent kernel without them (H100: dev/cuda/NOTES.md)
         if ((M + 127) / 128 > 65535) {
@@ -162,15 +163,14 @@ static void matmul_tq(cuda_impl *ci, const trit_tmat *w, const int8_t *q, const 
             return;
         }
         static const int bts[3] = {256, 192, 128};
-        int bt = 256, split = 1;
+        int bt = 256, split = kernel == TRIT_CUDA_TQ_WGMMA_SPLITK && Kt >= 2 ? 2 : 1;
         long best = -1;
-        for (int sp = kernel == TRIT_CUDA_TQ_WGMMA_SPLITK && Kt >= 2 ? 2 : 1; sp <= (Kt >= 2 ? 2 : 1); sp++)
-            for (int i = 0; i < 3; i++) {
-                const long ctas = (long)((w->N + 127) / 128) * ((M + bts[i] - 1) / bts[i]) * sp;
-                const long cost = (ctas + ci->n_sm - 1) / ci->n_sm * (bts[i] + 32) * ((Kt + sp - 1) / sp + 4);
-                if (best < 0 || cost < best)
-                    best = cost, bt = bts[i], split = sp;
-            }
+        for (int i = 0; i < 3; i++) {
+            const long ctas = (long)((w->N + 127) / 128) * ((M + bts[i] - 1) / bts[i]) * split;
+            const long cost = (ctas + ci->n_sm - 1) / ci->n_sm * (bts[i] + 32) * ((Kt + split - 1) / split + 4);
+            if (best < 0 || cost < best)
+                best = cost, bt = bts[i];
+        }
         const long tiles192 = (long)((w->N + 127) / 128) * ((M + 191) / 192);
         if (kernel == TRIT_CUDA_TQ_WGMMA_PERSIST)
             bt = -1;

@@ -66,7 +66,8 @@ template <int MT_, int BT_, int STAGES_, int PERSIST_ = 0, int PP_ = 0, int EPI_
     static_assert(!EPI || (PERSIST && !PP), "the epilogue warps serve a persistent staging tile");
     static constexpr int EPI_THREADS = 96;
     // SPLIT 2 (one CTA per tile): a cluster of two CTAs per tile, each over half of the k blocks; rank 1's sums
-    // reach rank 0's epilogue through distributed shared memory. For grids that would leave SMs idle (few tiles).
+    // reach rank 0's epilogue through distributed shared memory. Meant for grids that leave SMs idle, but measured
+    // slower on H100 (2560²×512 15.5 against 12.7 µs: dev/cuda/NOTES.md); selectable, not AUTO's choice.
     static constexpr int SPLIT = SPLIT_;
     static_assert(SPLIT == 1 || (SPLIT == 2 && !PERSIST), "split-K pairs serve one tile per CTA");
     // registers per thread after setmaxnreg (128 · producer + 256 · consumer ≤ 65536): the epilogue warps need
