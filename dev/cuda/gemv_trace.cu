@@ -37,27 +37,25 @@ static void trace(int N, int K, int M, int cps, int pdl, int NL, const uint8_t *
     cudaEvent_t e0, e1;
     CK(cudaEventCreate(&e0));
     CK(cudaEventCreate(&e1));
+    auto timed_ms = [&]() { // NL back-to-back launches between two events
+        CK(cudaEventRecord(e0, st));
+        for (int i = 0; i < NL; i++)
+            launch(i);
+        CK(cudaEventRecord(e1, st));
+        CK(cudaEventSynchronize(e1));
+        float ms;
+        CK(cudaEventElapsedTime(&ms, e0, e1));
+        return ms;
+    };
     for (int i = 0; i < 2000; i++) // warm-up: the SM clock ramps up under load (idle clock: 345 MHz)
         launch(i);
-    CK(cudaEventRecord(e0, st));
-    for (int i = 0; i < NL; i++)
-        launch(i);
-    CK(cudaEventRecord(e1, st));
-    CK(cudaEventSynchronize(e1));
-    float ms;
-    CK(cudaEventElapsedTime(&ms, e0, e1));
+    const float ms = timed_ms();
     std::vector<unsigned> zeros(TQB_TRACE_CTAS, 0);
     CK(cudaMemcpyToSymbol(tqb_trace_count, zeros.data(), zeros.size() * 4));
     const size_t nbuf = (size_t)TQB_TRACE_LAUNCHES * TQB_TRACE_CTAS * TQB_EV;
     CK(cudaMemset(buf, 0, nbuf * 8));
     CK(cudaMemcpyToSymbol(tqb_trace_buf, &buf, sizeof buf));
-    CK(cudaEventRecord(e0, st));
-    for (int i = 0; i < NL; i++)
-        launch(i);
-    CK(cudaEventRecord(e1, st));
-    CK(cudaEventSynchronize(e1));
-    float ms_traced;
-    CK(cudaEventElapsedTime(&ms_traced, e0, e1));
+    const float ms_traced = timed_ms();
     CK(cudaMemcpyToSymbol(tqb_trace_buf, &null, sizeof null));
     std::vector<unsigned long long> h(nbuf);
     CK(cudaMemcpy(h.data(), buf, nbuf * 8, cudaMemcpyDeviceToHost));

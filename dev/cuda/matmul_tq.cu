@@ -120,6 +120,13 @@ static void run_kernel(int kernel, const problem &p, cudaStream_t st) {
     sg.seg_scale[0] = sg.seg_scale[1] = sg.seg_scale[2] = sg.seg_scale[3] = p.gamma;
     const int Kt = (p.K + 127) / 128;
     const bool vec = p.K % 16 == 0;
+    // a wgmma variant (its config as the argument) writing f32 or bf16 y; n_sm matters to the persistent ones only
+    auto wg = [&](auto cfg) {
+        CK(tq_wgmma_launch<decltype(cfg)>(st, p.w2, Kt, p.q, p.s, p.M, p.N, p.K, sg, p.y, 0, g_n_sm));
+    };
+    auto wg16 = [&](auto cfg) {
+        CK((tq_wgmma_launch<decltype(cfg), uint16_t>(st, p.w2, Kt, p.q, p.s, p.M, p.N, p.K, sg, p.y16, 0, g_n_sm)));
+    };
     switch (kernel) {
     case 1:
         matmul_kernel1<<<dim3((p.N + 127) / 128, p.M), 128, 0, st>>>(p.w8, p.q, p.s, p.M, p.N, p.K, p.gamma, p.y);
@@ -182,50 +189,50 @@ static void run_kernel(int kernel, const problem &p, cudaStream_t st) {
                 CK((tq_gemv_bulk_run<8, 4>(st, pdl, g_n_sm, cps, p.w2, Kt, q, p.s + m0, mc, p.N, p.K, sg, y, 0, vec)));
         }
         break;
-    case 50:
-        CK((tq_wgmma_launch<tq_wg10_cfg, uint16_t>(st, p.w2, Kt, p.q, p.s, p.M, p.N, p.K, sg, p.y16, 0)));
+    case 50: // bf16 y
+        wg16(tq_wg10_cfg{});
         break;
     case 51:
-        CK((tq_wgmma_launch<tq_wg11_cfg, uint16_t>(st, p.w2, Kt, p.q, p.s, p.M, p.N, p.K, sg, p.y16, 0)));
+        wg16(tq_wg11_cfg{});
         break;
     case 52:
-        CK((tq_wgmma_launch<tq_wg12_cfg, uint16_t>(st, p.w2, Kt, p.q, p.s, p.M, p.N, p.K, sg, p.y16, 0)));
+        wg16(tq_wg12_cfg{});
         break;
     case 53:
-        CK((tq_wgmma_launch<tq_wg31_cfg, uint16_t>(st, p.w2, Kt, p.q, p.s, p.M, p.N, p.K, sg, p.y16, 0, g_n_sm)));
-        break;
-    case 32:
-        CK(tq_wgmma_launch<tq_wg32_cfg>(st, p.w2, Kt, p.q, p.s, p.M, p.N, p.K, sg, p.y, 0, g_n_sm));
-        break;
-    case 27:
-        CK(tq_wgmma_launch<tq_wg27_cfg>(st, p.w2, Kt, p.q, p.s, p.M, p.N, p.K, sg, p.y, 0));
-        break;
-    case 28:
-        CK(tq_wgmma_launch<tq_wg28_cfg>(st, p.w2, Kt, p.q, p.s, p.M, p.N, p.K, sg, p.y, 0));
-        break;
-    case 29:
-        CK(tq_wgmma_launch<tq_wg29_cfg>(st, p.w2, Kt, p.q, p.s, p.M, p.N, p.K, sg, p.y, 0));
-        break;
-    case 60:
-        CK(tq_wgmma_launch<tq_wg60_cfg>(st, p.w2, Kt, p.q, p.s, p.M, p.N, p.K, sg, p.y, 0, g_n_sm));
-        break;
-    case 30:
-        CK(tq_wgmma_launch<tq_wg30_cfg>(st, p.w2, Kt, p.q, p.s, p.M, p.N, p.K, sg, p.y, 0, g_n_sm));
-        break;
-    case 31:
-        CK(tq_wgmma_launch<tq_wg31_cfg>(st, p.w2, Kt, p.q, p.s, p.M, p.N, p.K, sg, p.y, 0, g_n_sm));
+        wg16(tq_wg31_cfg{});
         break;
     case 10:
-        CK(tq_wgmma_launch<tq_wg10_cfg>(st, p.w2, Kt, p.q, p.s, p.M, p.N, p.K, sg, p.y, 0));
+        wg(tq_wg10_cfg{});
         break;
     case 11:
-        CK(tq_wgmma_launch<tq_wg11_cfg>(st, p.w2, Kt, p.q, p.s, p.M, p.N, p.K, sg, p.y, 0));
+        wg(tq_wg11_cfg{});
         break;
     case 12:
-        CK(tq_wgmma_launch<tq_wg12_cfg>(st, p.w2, Kt, p.q, p.s, p.M, p.N, p.K, sg, p.y, 0));
+        wg(tq_wg12_cfg{});
         break;
     case 13:
-        CK(tq_wgmma_launch<tq_wg13_cfg>(st, p.w2, Kt, p.q, p.s, p.M, p.N, p.K, sg, p.y, 0));
+        wg(tq_wg13_cfg{});
+        break;
+    case 27:
+        wg(tq_wg27_cfg{});
+        break;
+    case 28:
+        wg(tq_wg28_cfg{});
+        break;
+    case 29:
+        wg(tq_wg29_cfg{});
+        break;
+    case 30:
+        wg(tq_wg30_cfg{});
+        break;
+    case 31:
+        wg(tq_wg31_cfg{});
+        break;
+    case 32:
+        wg(tq_wg32_cfg{});
+        break;
+    case 60:
+        wg(tq_wg60_cfg{});
         break;
     case 4:
         tq_gemm_launch<tq_gemm4_cfg>(st, p.w2, Kt, p.q, p.s, p.M, p.N, p.K, sg, p.y, 0);

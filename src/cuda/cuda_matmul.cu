@@ -18,24 +18,18 @@ typedef tq_gemm6_cfg gemm_cfg;
 #define BULK_WARPS 8
 #define BULK_SLOTS 4
 
+/* the shared-memory size attribute of each wgmma variant, in order, stopping at the first error */
+template <class OutT, class... Cfgs> static cudaError_t wgmma_init_all() {
+    cudaError_t e = cudaSuccess;
+    ((e = e == cudaSuccess ? tq_wgmma_init<Cfgs, OutT>() : e), ...);
+    return e;
+}
+
 template <class OutT> static cudaError_t matmul_init(bool wgmma) {
     cudaError_t e = tq_gemm_init<gemm_cfg, OutT>();
     if (e == cudaSuccess && wgmma)
-        e = tq_wgmma_init<tq_wg10_cfg, OutT>();
-    if (e == cudaSuccess && wgmma)
-        e = tq_wgmma_init<tq_wg11_cfg, OutT>();
-    if (e == cudaSuccess && wgmma)
-        e = tq_wgmma_init<tq_wg12_cfg, OutT>();
-    if (e == cudaSuccess && wgmma)
-        e = tq_wgmma_init<tq_wg31_cfg, OutT>();
-    if (e == cudaSuccess && wgmma)
-        e = tq_wgmma_init<tq_wg32_cfg, OutT>();
-    if (e == cudaSuccess && wgmma)
-        e = tq_wgmma_init<tq_wg27_cfg, OutT>();
-    if (e == cudaSuccess && wgmma)
-        e = tq_wgmma_init<tq_wg28_cfg, OutT>();
-    if (e == cudaSuccess && wgmma)
-        e = tq_wgmma_init<tq_wg29_cfg, OutT>();
+        e = wgmma_init_all<OutT, tq_wg10_cfg, tq_wg11_cfg, tq_wg12_cfg, tq_wg31_cfg, tq_wg32_cfg, tq_wg27_cfg,
+                           tq_wg28_cfg, tq_wg29_cfg>();
     return e;
 }
 
@@ -152,17 +146,18 @@ static void matmul_tq(cuda_impl *ci, const trit_tmat *w, const int8_t *q, const 
         kernel = TRIT_CUDA_TQ_GEMM;
     if (wg_kernel && wgmma_ok) {
         // 128 weight rows × BT tokens per CTA, one CTA per SM at a time: the BT of 256, 192 or 128 with the least
-        // (waves × time per CTA), the time taken as (BT + 32) × (its k blocks + 4) (the epilogue and pipeline fill;
-        // split-K, asked for explicitly, halves the k blocks: measured slower than its model everywhere on H100,
-        // dev/cuda/NOTES.md, so AUTO never splits); from 3 full waves of 192-token tiles on, the persistent kernel with epilogue warps, which runs each tile's MMAs
-        // while the previous tile's output is written; for bf16 y, whose rounding makes the three warps slower than
-        // the MMAs, the persistent kernel without them (H100: dev/cuda/NOTES.md)
+        // (waves × time per CTA), the time taken as (BT + 32) × (its k blocks + 4) (the epilogue and pipeline
+        // fill; split-K, asked for explicitly, halves the k blocks: measured slower than its model everywhere on
+        // H100, so AUTO never splits). From 3 full waves of 192-token tiles on, the persistent kernel with epilogue
+        // warps, which runs each tile's MMAs while the previous tile's output is written; for bf16 y, whose rounding
+        // makes the three warps slower than the MMAs, the persistent kernel without them (H100: dev/cuda/NOTES.md)
         if ((M + 127) / 128 > 65535) {
             CUDA_RECORD(ci, TRIT_E_UNSUPPORTED, "matmul_tq: M = %d tokens in one call (at most %d)", (int)M,
                         65535 * 128);
             return;
         }
         static const int bts[3] = {256, 192, 128};
+        enum { BT_PERSIST = -1, BT_PERSIST_EPI = -2 }; // the persistent kernels (128 × 192 tiles) in place of a BT
         int bt = 256, split = kernel == TRIT_CUDA_TQ_WGMMA_SPLITK && Kt >= 2 ? 2 : 1;
         long best = -1;
         for (int i = 0; i < 3; i++) {
@@ -173,26 +168,24 @@ static void matmul_tq(cuda_impl *ci, const trit_tmat *w, const int8_t *q, const 
         }
         const long tiles192 = (long)((w->N + 127) / 128) * ((M + 191) / 192);
         if (kernel == TRIT_CUDA_TQ_WGMMA_PERSIST)
-            bt = -1;
+            bt = BT_PERSIST;
         else if (kernel == TRIT_CUDA_TQ_WGMMA_EPI || (kernel != TRIT_CUDA_TQ_WGMMA_SPLITK && tiles192 >= 3L * ci->n_sm))
-            bt = kernel == TRIT_CUDA_TQ_WGMMA_EPI || sizeof(OutT) == 4 ? -2 : -1;
+            bt = kernel == TRIT_CUDA_TQ_WGMMA_EPI || sizeof(OutT) == 4 ? BT_PERSIST_EPI : BT_PERSIST;
         if (bt < 0)
             split = 1;
         const uint4 *W = (const uint4 *)w->data;
         const tq_segs sg = segs_of(w);
-        const cudaError_t e =
-            bt == -2      ? tq_wgmma_launch<tq_wg32_cfg>(ci->stream, W, Kt, q, s, M, w->N, w->K, sg, y, accumulate,
-                                                         ci->n_sm)
-            : bt == -1    ? tq_wgmma_launch<tq_wg31_cfg>(ci->stream, W, Kt, q, s, M, w->N, w->K, sg, y, accumulate,
-                                                         ci->n_sm)
-            : split == 2 && bt == 256 ? tq_wgmma_launch<tq_wg27_cfg>(ci->stream, W, Kt, q, s, M, w->N, w->K, sg, y,
-                                                                     accumulate)
-            : split == 2 && bt == 192 ? tq_wgmma_launch<tq_wg28_cfg>(ci->stream, W, Kt, q, s, M, w->N, w->K, sg, y,
-                                                                     accumulate)
-            : split == 2 ? tq_wgmma_launch<tq_wg29_cfg>(ci->stream, W, Kt, q, s, M, w->N, w->K, sg, y, accumulate)
-            : bt == 256  ? tq_wgmma_launch<tq_wg10_cfg>(ci->stream, W, Kt, q, s, M, w->N, w->K, sg, y, accumulate)
-            : bt == 192  ? tq_wgmma_launch<tq_wg11_cfg>(ci->stream, W, Kt, q, s, M, w->N, w->K, sg, y, accumulate)
-                         : tq_wgmma_launch<tq_wg12_cfg>(ci->stream, W, Kt, q, s, M, w->N, w->K, sg, y, accumulate);
+        auto launch = [&](auto cfg) { // n_sm matters to the persistent variants only
+            return tq_wgmma_launch<decltype(cfg)>(ci->stream, W, Kt, q, s, M, w->N, w->K, sg, y, accumulate, ci->n_sm);
+        };
+        const cudaError_t e = bt == BT_PERSIST_EPI ? launch(tq_wg32_cfg{})
+                              : bt == BT_PERSIST   ? launch(tq_wg31_cfg{})
+                              : split == 2         ? (bt == 256   ? launch(tq_wg27_cfg{})
+                                                      : bt == 192 ? launch(tq_wg28_cfg{})
+                                                                  : launch(tq_wg29_cfg{}))
+                              : bt == 256          ? launch(tq_wg10_cfg{})
+                              : bt == 192          ? launch(tq_wg11_cfg{})
+                                                   : launch(tq_wg12_cfg{});
         if (e != cudaSuccess)
             CUDA_RECORD(ci, TRIT_E_BACKEND, "CUDA matmul_tq wgmma: %s", cudaGetErrorString(e));
         CUDA_LAUNCHED(ci, "matmul_tq wgmma");

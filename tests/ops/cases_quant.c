@@ -140,8 +140,27 @@ static void run_rmsnorm(ops_env *e, const ops_case *c) {
 
 // ------------------------------------------------------------------------------------------------ rmsnorm_quantize
 
+/* quantized rows from a norm a few ulp off: a norm that differs by a few ulp moves x*s by ≤ 127·(that), which flips
+ * a code only when x*s sits that close to a .5 boundary, so codes may differ by 1, in at most 1/1000 of the
+ * elements (+2); scales within s_rel (relative) */
 static void expect_quant_near(ops_env *e, const int8_t *q_want, const float *s_want, const int8_t *q_got,
-                              const float *s_got, int32_t M, int32_t K, double s_rel);
+                              const float *s_got, int32_t M, int32_t K, double s_rel) {
+    const size_t n = (size_t)M * K;
+    size_t diff = 0;
+    for (size_t i = 0; i < n; i++) {
+        int d = q_got[i] - q_want[i];
+        if (d < -1 || d > 1) {
+            ops_fail(e, "q[%zu]: want %d got %d (more than 1 apart)", i, q_want[i], q_got[i]);
+            return;
+        }
+        diff += d != 0;
+    }
+    if (diff > n / 1000 + 2)
+        ops_fail(e, "q: %zu of %zu codes differ by 1 (limit %zu)", diff, n, n / 1000 + 2);
+    for (int32_t m = 0; m < M; m++)
+        if (!(fabs((double)s_got[m] - s_want[m]) <= s_rel * s_want[m]))
+            ops_fail(e, "s[%d]: want %.9g got %.9g", (int)m, s_want[m], s_got[m]);
+}
 
 static void run_rmsnorm_quantize(ops_env *e, const ops_case *c) {
     const int32_t M = c->p[0], K = c->p[1];
@@ -221,28 +240,6 @@ static void run_glu_rmsnorm_quantize(ops_env *e, const ops_case *c) {
     trit_ref_glu(gu, M, F, act, h);
     trit_ref_rmsnorm_quantize(h, w, M, F, c->f, q_want, s_want);
     expect_quant_near(e, q_want, s_want, q_got, s_got, M, F, ((double)F * 0.5 + 8) * U);
-}
-
-/* quantized rows from a norm a few ulp off: a norm that differs by a few ulp moves x*s by ≤ 127·(that), which flips
- * a code only when x*s sits that close to a .5 boundary, so codes may differ by 1, in at most 1/1000 of the
- * elements (+2); scales within s_rel (relative) */
-static void expect_quant_near(ops_env *e, const int8_t *q_want, const float *s_want, const int8_t *q_got,
-                              const float *s_got, int32_t M, int32_t K, double s_rel) {
-    const size_t n = (size_t)M * K;
-    size_t diff = 0;
-    for (size_t i = 0; i < n; i++) {
-        int d = q_got[i] - q_want[i];
-        if (d < -1 || d > 1) {
-            ops_fail(e, "q[%zu]: want %d got %d (more than 1 apart)", i, q_want[i], q_got[i]);
-            return;
-        }
-        diff += d != 0;
-    }
-    if (diff > n / 1000 + 2)
-        ops_fail(e, "q: %zu of %zu codes differ by 1 (limit %zu)", diff, n, n / 1000 + 2);
-    for (int32_t m = 0; m < M; m++)
-        if (!(fabs((double)s_got[m] - s_want[m]) <= s_rel * s_want[m]))
-            ops_fail(e, "s[%d]: want %.9g got %.9g", (int)m, s_want[m], s_got[m]);
 }
 
 // ------------------------------------------------------------------------------------------------ case list
