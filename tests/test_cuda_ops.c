@@ -202,6 +202,11 @@ static const mm_case mm_cases[] = {
     {1000, 2048, 16, 1, {1000}},             // bulk GEMV: two token tiles
     {3000, 144, 2500, 2, {1000, 3000}},      // persistent: 2-3 tiles per CTA (132 SMs), two k blocks, a K tail
     {1003, 272, 4100, 1, {1003}},            // persistent: 1-2 tiles per CTA, row and token tails, N % 4 != 0
+    {2200, 3000, 1, 2, {1000, 2200}},        // GEMV3 (AUTO at M = 1): K tail, a short last warp
+    {2113, 333, 1, 1, {2113}},               // GEMV3: K % 16 != 0 (bytewise staging), a partial last row block
+    {300, 10240, 1, 1, {300}},               // GEMV3: 16 warps
+    {500, 1000, 12, 1, {500}},               // GEMV3: the mma path, two token tiles
+    {700, 20600, 1, 1, {700}},               // GEMV3: more k blocks than 32 warps take, runs GEMV8
 };
 
 /* one shape: the ref result once per accumulate mode, then every CUDA kernel against it */
@@ -209,7 +214,7 @@ static void run_mm_case(const mm_case *mc) {
     static const int kernels[] = {TRIT_CUDA_TQ_AUTO,      TRIT_CUDA_TQ_GEMV4,    TRIT_CUDA_TQ_GEMV8,
                                   TRIT_CUDA_TQ_GEMM,      TRIT_CUDA_TQ_WGMMA,    TRIT_CUDA_TQ_GEMV_BULK,
                                   TRIT_CUDA_TQ_GEMV8L,    TRIT_CUDA_TQ_WGMMA_PERSIST, TRIT_CUDA_TQ_WGMMA_EPI,
-                                  TRIT_CUDA_TQ_WGMMA_SPLITK};
+                                  TRIT_CUDA_TQ_WGMMA_SPLITK, TRIT_CUDA_TQ_GEMV3};
     const int32_t N = mc->N, K = mc->K, M = mc->M;
     int8_t *codes = xmalloc((size_t)N * K), *q = xmalloc((size_t)M * K);
     for (size_t i = 0; i < (size_t)N * K; i++)
@@ -324,7 +329,7 @@ static void run_chain(int kernel, int pdl) {
 static void test_chain(void **state) {
     SKIP_WITHOUT_GPU();
     static const int kernels[] = {TRIT_CUDA_TQ_AUTO, TRIT_CUDA_TQ_GEMV4, TRIT_CUDA_TQ_GEMV8, TRIT_CUDA_TQ_GEMV8L,
-                                  TRIT_CUDA_TQ_GEMV_BULK};
+                                  TRIT_CUDA_TQ_GEMV_BULK, TRIT_CUDA_TQ_GEMV3};
     for (int mode = 2; mode >= 0; mode--) { // PDL successor at once, after the wait, off
         const int pdl = trit_cuda_set_pdl(be, mode);
         for (size_t k = 0; k < sizeof kernels / sizeof kernels[0]; k++)

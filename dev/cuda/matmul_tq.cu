@@ -37,6 +37,10 @@
  *  kernel15 kernel9 (4 warps, PDL) with 8 supertiles per warp and batch.
  *  kernel18..20 = kernel8, 9, 14 with the activations staged in shared memory by the block after the wait (one
  *           round trip for all of q instead of one per supertile); the back end does it where it pays.
+ *  kernel21..23 GEMV whose work after the wait is short (tq_gemv_kernel3): every weight load before the wait,
+ *           ceil(Kt / UNR) warps of UNR supertiles, q staged in shared memory permuted for 16-byte fragment reads,
+ *           unsigned codes decoded by one AND per 4 weights, dp4a at M = 1 and mma above: UNR 4, 5, 8.
+ *           kernel24: UNR 5 with the mma at M = 1 too.
  *  kernel16 GEMV on sm_90 (src/cuda/tq_gemv_bulk.cuh): each CTA's row blocks are one contiguous byte range,
  *           streamed by cp.async.bulk into a ring of 4 shared-memory chunks (the first ones before griddepcontrol
  *           .wait), activations copied (permuted) after it, unsigned-code mma, 8 consumer warps + 1 producer
@@ -60,7 +64,7 @@
  * then time with cold L2 (GEMV rows twice: launches from the stream, and the same launches replayed from a CUDA graph) (rotating copies of the weights, ≥ 3 × L2 in total), back-to-back launches between
  * CUDA events, median of repeats; print µs, GB/s and the fraction of the device copy bandwidth measured in the
  * same run, and cuBLAS's time on the same shape.
- * Usage: matmul_tq [kernel] (0 = all versions)   Build: dev/cuda/CMakeLists.txt (needs cuBLAS). */
+ * Usage: matmul_tq [kernel|lo-hi [NxK M]] (0 = all versions)   Build: dev/cuda/CMakeLists.txt (needs cuBLAS). */
 #include <cublas_v2.h>
 #include <cuda_bf16.h>
 #include <stdio.h>
@@ -164,6 +168,34 @@ static void run_kernel(int kernel, const problem &p, cudaStream_t st) {
                 tq_gemv_run<8, 8>(st, pdl, p.w2, Kt, q, p.s + m0, mc, p.N, p.K, sg, y, 0, vec, stage);
             else
                 tq_gemv_run<4, 8>(st, pdl, p.w2, Kt, q, p.s + m0, mc, p.N, p.K, sg, y, 0, vec, stage);
+        }
+        break;
+    case 24: // kernel3 UNR 5 with the MMA path at M = 1 too (the others take dp4a there)
+        for (int m0 = 0; m0 < p.M; m0 += 16) {
+            const int mc = std::min(16, p.M - m0);
+            const int8_t *q = p.q + (size_t)m0 * p.K;
+            float *y = p.y + (size_t)m0 * p.N;
+            if (!tq_gemv3_fits(mc, Kt, 5))
+                CK(tq_gemv_run<8>(st, TQ_PDL_LATE, p.w2, Kt, q, p.s + m0, mc, p.N, p.K, sg, y, 0, vec, false));
+            else
+                CK(tq_gemv3_run<5>(st, TQ_PDL_LATE, p.w2, Kt, q, p.s + m0, mc, p.N, p.K, sg, y, 0, vec, false));
+        }
+        break;
+    case 21:
+    case 22:
+    case 23:
+        for (int m0 = 0; m0 < p.M; m0 += 16) { // kernel3: 21 UNR 4, 22 UNR 5, 23 UNR 8
+            const int mc = std::min(16, p.M - m0);
+            const int8_t *q = p.q + (size_t)m0 * p.K;
+            float *y = p.y + (size_t)m0 * p.N;
+            const int unr = kernel == 21 ? 4 : kernel == 22 ? 5 : 8;
+            if (!tq_gemv3_fits(mc, Kt, unr)) { // q does not fit shared memory: kernel2's case
+                CK(tq_gemv_run<8>(st, TQ_PDL_LATE, p.w2, Kt, q, p.s + m0, mc, p.N, p.K, sg, y, 0, vec, false));
+                continue;
+            }
+            CK(unr == 4   ? tq_gemv3_run<4>(st, TQ_PDL_LATE, p.w2, Kt, q, p.s + m0, mc, p.N, p.K, sg, y, 0, vec)
+               : unr == 5 ? tq_gemv3_run<5>(st, TQ_PDL_LATE, p.w2, Kt, q, p.s + m0, mc, p.N, p.K, sg, y, 0, vec)
+                          : tq_gemv3_run<8>(st, TQ_PDL_LATE, p.w2, Kt, q, p.s + m0, mc, p.N, p.K, sg, y, 0, vec));
         }
         break;
     case 16:
@@ -317,11 +349,14 @@ struct shape {
 };
 
 int main(int argc, char **argv) {
-    const int only = argc > 1 ? atoi(argv[1]) : 0;
+    // one kernel, or a range "lo-hi"
+    int only = 0, only_hi = 0;
+    if (argc > 1 && sscanf(argv[1], "%d-%d", &only, &only_hi) < 2)
+        only_hi = only;
     // optional: one shape "NxK" and one M (for profiling a single launch configuration)
     int one_n = 0, one_k = 0, one_m = 0;
     if (argc > 3 && (sscanf(argv[2], "%dx%d", &one_n, &one_k) != 2 || (one_m = atoi(argv[3])) <= 0)) {
-        fprintf(stderr, "usage: matmul_tq [kernel [NxK M]]\n");
+        fprintf(stderr, "usage: matmul_tq [kernel|lo-hi [NxK M]]\n");
         return 2;
     }
     const shape shapes[] = {{3840, 2560}, {2560, 2560}, {13824, 2560}, {2560, 6912},
@@ -336,6 +371,9 @@ int main(int argc, char **argv) {
     CK(tq_gemm_init<tq_gemm5_cfg>());
     CK(tq_gemm_init<tq_gemm6_cfg>());
     CK(tq_gemm_init<tq_gemm7_cfg>());
+    CK(tq_gemv3_init<4>());
+    CK(tq_gemv3_init<5>());
+    CK(tq_gemv3_init<8>());
     const bool wgmma = tq_wgmma_supported(0) && tq_encode_fn();
     if (wgmma) {
         CK(tq_wgmma_init<tq_wg10_cfg>());
@@ -462,24 +500,21 @@ int main(int argc, char **argv) {
                 CK(cudaGetLastError());
                 CK(cudaMemcpy(want.data(), yref, sizeof(float) * M * N, cudaMemcpyDeviceToHost));
             }
-            const int kernels[] = {1,  2,  3,  8,  9,  14, 15, 18, 19, 20, 40, 41, 42, 43, 16, 17, 44, 45, 46, 47,
+            const int kernels[] = {1,  2,  3,  8,  9,  14, 15, 18, 19, 20, 21, 22, 23, 24, 40, 41, 42, 43, 16, 17, 44, 45, 46, 47,
                                    48, 4,  5,  6,  7,  10, 11, 12, 13, 27, 28, 29, 30, 31, 32, 60, 50, 51, 52, 53};
             std::vector<uint16_t> want16((size_t)M * N), got16((size_t)M * N);
             for (size_t i = 0; i < want16.size(); i++)
                 want16[i] = trit_f32_to_bf16(want[i]);
             double best = 1e30, best16 = 1e30;
             for (int kn : kernels) {
-                if (only && kn != only)
+                if (only && (kn < only || kn > only_hi))
                     continue;
                 const bool bulk = kn == 16 || kn == 17 || (kn >= 44 && kn <= 48);
                 const bool gemv = kn == 2 || kn == 3 || kn == 8 || kn == 9 || kn == 14 || kn == 15 ||
-                                  (kn >= 18 && kn <= 20) || (kn >= 40 && kn <= 43) || bulk;
+                                  (kn >= 18 && kn <= 24) || (kn >= 40 && kn <= 43) || bulk;
                 const bool bf = kn >= 50 && kn <= 53;
                 const bool wg = (kn >= 10 && kn <= 13) || (kn >= 27 && kn <= 32) || kn == 60 || bf;
                 if (wg && (!wgmma || M <= 16 || K % 16 || (kn >= 27 && kn <= 29 && K <= 128)))
-                    continue;
-                const bool probe = kn == 22 || kn == 23 || kn == 25 || kn == 26; // timing probes: wrong results by design
-                if (probe && only != kn)
                     continue;
                 if (bulk && (!wgmma || M > 16 || !tq_gemv_bulk_fits(std::min(M, 16), K, K % 16 == 0)))
                     continue;

@@ -195,6 +195,7 @@ bool bench_matmul(bench_ctx &c, shape sh, int M, double copy_gbs, size_t l2) {
     ok = ok && q && s && y && be->ops->upload(be, q, hq.data(), hq.size(), &err) == TRIT_OK &&
          be->ops->upload(be, s, hs.data(), sizeof(float) * M, &err) == TRIT_OK;
     double us = -1, us_nopdl = -1, us_early = -1, us_graph = -1, us_mma = -1, us_bulk = -1, us_reg = -1, us_bf = -1;
+    double us_reg_graph = -1; // kernel2 (8 warps) from a graph: the GEMV before kernel3, same run
     auto run = [&](int i) { be->ops->matmul_tq(be, &ws[i % R], q, s, M, y, 0); };
     auto run_kernel = [&](int kernel) {
         return time_us(c, [&](int i) { trit_cuda_matmul_tq_kernel(be, &ws[i % R], q, s, M, y, 0, kernel); });
@@ -222,6 +223,10 @@ bool bench_matmul(bench_ctx &c, shape sh, int M, double copy_gbs, size_t l2) {
         us_bulk = run_kernel(TRIT_CUDA_TQ_GEMV_BULK);
         us_reg = run_kernel(TRIT_CUDA_TQ_GEMV8);
     }
+    if (ok && M <= 16)
+        us_reg_graph = time_graph_us(c, [&](int i) {
+            trit_cuda_matmul_tq_kernel(be, &ws[i % R], q, s, M, y, 0, TRIT_CUDA_TQ_GEMV8);
+        });
     ok = ok && us > 0;
     if (ok) {
         const double bytes = (double)w.bytes + (double)M * sh.K + 4.0 * M * sh.N + 4.0 * M;
@@ -241,7 +246,8 @@ bool bench_matmul(bench_ctx &c, shape sh, int M, double copy_gbs, size_t l2) {
             } alt[] = {{"gemv, PDL successor at once", us_early},
                        {"gemv, no PDL", us_nopdl},
                        {"gemv, bulk copy kernel", us_bulk},
-                       {"gemv, register kernel (8 warps)", us_reg}};
+                       {"gemv, register kernel (8 warps)", us_reg},
+                       {"gemv, register kernel (8 warps), CUDA graph", us_reg_graph}};
             for (const auto &a : alt)
                 if (a.t > 0)
                     printf("| %s | %5d | %5d | %4d | %8.2f | %7.0f | %5.1f%% | %7.2f | %s |\n", a.name, sh.N, sh.K, M,

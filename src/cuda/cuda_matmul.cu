@@ -14,6 +14,9 @@
  * per SM; 452 TOPS at 2048×13824×2560 against 419 for kernel4) */
 typedef tq_gemm6_cfg gemm_cfg;
 
+/* supertiles per warp of tq_gemv_kernel3 (workbench kernel22: the best or within 0.1 µs of it on every shape) */
+#define GEMV3_UNR 5
+
 /* the bulk GEMV's consumer warps and ring slots (workbench kernel17) */
 #define BULK_WARPS 8
 #define BULK_SLOTS 4
@@ -27,6 +30,8 @@ template <class OutT, class... Cfgs> static cudaError_t wgmma_init_all() {
 
 template <class OutT> static cudaError_t matmul_init(bool wgmma) {
     cudaError_t e = tq_gemm_init<gemm_cfg, OutT>();
+    if (e == cudaSuccess)
+        e = tq_gemv3_init<GEMV3_UNR, OutT>();
     if (e == cudaSuccess && wgmma)
         e = wgmma_init_all<OutT, tq_wg10_cfg, tq_wg11_cfg, tq_wg12_cfg, tq_wg31_cfg, tq_wg32_cfg, tq_wg27_cfg,
                            tq_wg28_cfg, tq_wg29_cfg>();
@@ -117,16 +122,20 @@ static void matmul_tq(cuda_impl *ci, const trit_tmat *w, const int8_t *q, const 
     const bool gemm_ok = w->K > 0 && w->K % 16 == 0 && aligned16;
     const bool wgmma_ok = gemm_ok && ci->wgmma;
     // GEMV (H100, dev/cuda/NOTES.md): 8 warps per 16-row block while all blocks fit on the GPU at once (≈ 6 blocks
-    // of 256 threads per SM), 4 warps for taller matrices so they still run in one wave; long rows (≥ 48 k blocks)
+    // of 256 threads per SM), 4 warps for taller matrices so they still run in one wave (up to 8 tokens: with two
+    // token tiles 8 warps are faster, 13824×2560 at M = 16 16.7 against 20.2 µs); long rows (≥ 48 k blocks)
     // with at most 2 blocks per SM keep 8 supertiles per warp in flight
     // (the bulk-copy GEMV is faster on some shapes launched back to back, 2560² 2.92 against 3.15 µs from a graph,
     // but made the 2B-4T decode step slower, 428 against 497 tokens/s: not AUTO's choice)
     const int Nb = (w->N + 15) / 16, Kt = (w->K + 127) / 128;
     const bool vec = w->K % 16 == 0 && aligned16;
     const bool bulk_ok = ci->wgmma && M <= 16 && tq_gemv_bulk_fits(M, w->K, vec);
-    const int gemv = Nb > 6 * ci->n_sm                 ? TRIT_CUDA_TQ_GEMV4
-                     : Kt >= 48 && Nb <= 2 * ci->n_sm ? TRIT_CUDA_TQ_GEMV8L
-                                                       : TRIT_CUDA_TQ_GEMV8;
+    // one token from one row block per SM on: kernel3 (H100, from a graph: 13824×2560 4.4 against 5.8 µs, 2560²
+    // 2.1 against 2.6; below, e.g. 1000×1000, its staging of q costs more than it saves)
+    const int gemv = M == 1 && Nb >= ci->n_sm && tq_gemv3_fits(1, Kt, GEMV3_UNR) ? TRIT_CUDA_TQ_GEMV3
+                     : Nb > 6 * ci->n_sm && M <= 8                             ? TRIT_CUDA_TQ_GEMV4
+                     : Kt >= 48 && Nb <= 2 * ci->n_sm                         ? TRIT_CUDA_TQ_GEMV8L
+                                                                               : TRIT_CUDA_TQ_GEMV8;
     if (kernel == TRIT_CUDA_TQ_AUTO)
         kernel = M <= 16 || !gemm_ok ? gemv : wgmma_ok ? TRIT_CUDA_TQ_WGMMA : TRIT_CUDA_TQ_GEMM;
     if (kernel == TRIT_CUDA_TQ_GEMV_BULK && (!bulk_ok || sizeof(OutT) != 4)) // f32 output only
@@ -211,7 +220,10 @@ static void matmul_tq(cuda_impl *ci, const trit_tmat *w, const int8_t *q, const 
         const int8_t *qc = q + (size_t)m0 * w->K;
         OutT *yc = y + (size_t)m0 * w->N;
         const uint4 *W = (const uint4 *)w->data;
-        cudaError_t e = kernel == TRIT_CUDA_TQ_GEMV8L
+        cudaError_t e = kernel == TRIT_CUDA_TQ_GEMV3 && tq_gemv3_fits(mc, Kt, GEMV3_UNR)
+                            ? tq_gemv3_run<GEMV3_UNR>(ci->stream, ci->pdl, W, Kt, qc, s + m0, mc, w->N, w->K, segs_of(w),
+                                                      yc, accumulate, vec)
+                        : kernel == TRIT_CUDA_TQ_GEMV8L
                             ? tq_gemv_run<8, 8>(ci->stream, ci->pdl, W, Kt, qc, s + m0, mc, w->N, w->K, segs_of(w), yc,
                                                 accumulate, vec, stage)
                         : kernel == TRIT_CUDA_TQ_GEMV4

@@ -340,6 +340,238 @@ static inline cudaError_t tq_gemv_run(cudaStream_t st, int pdl, const uint4 *W, 
                : tq_gemv_launch<WARPS, 2, false, UNROLL, OutT>(st, pdl, W, Kt, q, s, M, N, K, sg, y, accumulate, stage);
 }
 
+/* u8 × s8 mma (unsigned weight codes) */
+__device__ __forceinline__ void tq_mma_u8(int32_t (&c)[4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3,
+                                          uint32_t b0, uint32_t b1) {
+    asm volatile("mma.sync.aligned.m16n8k32.row.col.s32.u8.s8.s32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+                 "{%0,%1,%2,%3};\n"
+                 : "+r"(c[0]), "+r"(c[1]), "+r"(c[2]), "+r"(c[3])
+                 : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+}
+
+/* tq_gemv_kernel3<UNR, NT, VEC, OutT, DP4A>: the GEMV for M ≤ 16 whose work after the wait is short.
+ *  - One block per 16-row block, ceil(Kt / UNR) warps (≤ 32); warp w owns supertiles [w·UNR, w·UNR + UNR) and
+ *    issues all of their weight loads before tq_pdl_wait, so under PDL the whole launch streams while its
+ *    predecessor runs (kernel2 issues a second batch after the wait: one more DRAM round trip).
+ *  - After the wait the block copies q into shared memory (two 16-byte loads in flight per thread), each
+ *    supertile's 32 words permuted so that a lane's eight fragment words are contiguous: two 16-byte reads per
+ *    supertile instead of eight 4-byte ones.
+ *  - Decoding is one AND per 4 weights. Codes c = w + 1 ∈ {0,1,2} sit in bits 2r of each byte (tile16x128): the
+ *    mask 3 << 2r leaves c·4^r, a valid u8 operand, for rows g (r = 0, 2) or g + 8 (r = 1, 3). Sums of one scale
+ *    are kept apart and shifted out exactly at the end (|sum| ≤ 64 · 2 · 128 · K < 2^31 for K < 131072), and
+ *    Σ c·q − Σ q = Σ w·q with Σ q summed from the staged copy.
+ *    MMA (M ≤ 16): a mma's rows g and g + 8 land in different accumulator registers, so (r = 0, 1) share one
+ *    accumulator set and (r = 2, 3) another: rows g hold 1·S and 16·S', rows g + 8 hold 4·S and 64·S'.
+ *    DP4A (M = 1 only): each lane takes token 0 for its own rows, four dp4a sums (one per r) and no tensor
+ *    core work: at M = 1 a mma wastes 7 of its 8 token columns, and this is faster on every shape measured.
+ *  - One reduction over the warps in shared memory, then the epilogue of backend.h.
+ * Why (dev/cuda/NOTES.md, session 6, H100): a chain of kernels that only stream the weights in this pattern runs
+ * 13824×2560 in 3.6 µs where kernel2 took 6.0; the difference was the work after the wait, mostly kernel2's 4-op
+ * decode and 8-column MMAs, which no weight prefetch can hide. Needs tq_gemv3_fits. */
+#define TQ_GEMV3_QS_MAX (40 * 1024)
+static inline __host__ __device__ int tq_gemv3_qpitch(int Kt) { return Kt * 128 + 16; } // + 16: rows g on other banks
+
+/* c + Σ_i a.u8[i] · b.s8[i] */
+__device__ __forceinline__ int32_t tq_dp4a_us(uint32_t a, uint32_t b, int32_t c) {
+    int32_t d;
+    asm("dp4a.u32.s32 %0, %1, %2, %3;\n" : "=r"(d) : "r"(a), "r"(b), "r"(c));
+    return d;
+}
+
+template <int UNR, int NT, bool VEC, class OutT = float, bool DP4A = false>
+__global__ void __launch_bounds__(1024)
+    tq_gemv_kernel3(const uint4 *__restrict__ W, int Kt, const int8_t *__restrict__ q, const float *__restrict__ s,
+                    int M, int N, int K, tq_segs sg, OutT *__restrict__ y, int accumulate, int early) {
+    if (early)
+        tq_pdl_trigger();
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;
+    const int g = lane >> 2, t = lane & 3;
+    const int kb0 = warp * UNR;
+    const uint4 *Wb = W + ((size_t)blockIdx.x * Kt + kb0) * 32 + lane;
+    uint4 w[UNR]; // past Kt: zero codes, which the masks turn into zero operands
+#pragma unroll
+    for (int u = 0; u < UNR; u++)
+        w[u] = kb0 + u < Kt ? __ldcs(Wb + u * 32) : make_uint4(0, 0, 0, 0);
+    tq_pdl_wait();
+    if (!early)
+        tq_pdl_trigger();
+
+    extern __shared__ __align__(16) uint8_t sm3[];
+    int32_t *red = (int32_t *)sm3;     // [nw][NT][4][32]
+    uint8_t *qs = sm3 + nw * NT * 512; // [M][qp], supertile words permuted: word t + 4c at t·8 + c
+    __shared__ int32_t qpart[32][16];  // Σ q[m] over each warp's slice of the words
+    const int qp = tq_gemv3_qpitch(Kt), groups = Kt * 8, total = M * groups; // 16-byte groups
+    for (int i0 = threadIdx.x; i0 < total; i0 += 2 * blockDim.x) { // (2: M = 1 in one round on every shape)
+        uint4 x[2];
+#pragma unroll
+        for (int c = 0; c < 2; c++) {
+            const int i = i0 + c * blockDim.x, m = i / groups, k = (i - m * groups) * 16;
+            x[c] = make_uint4(0, 0, 0, 0);
+            if (i >= total || k >= K)
+                continue;
+            if (VEC) { // K % 16 == 0, q 16-byte aligned
+                x[c] = __ldg((const uint4 *)(q + (size_t)m * K + k));
+            } else {
+                uint32_t v[4] = {0, 0, 0, 0};
+                for (int e = 0; e < 16 && k + e < K; e++)
+                    v[e >> 2] |= (uint32_t)(uint8_t)q[(size_t)m * K + k + e] << (8 * (e & 3));
+                x[c] = make_uint4(v[0], v[1], v[2], v[3]);
+            }
+        }
+#pragma unroll
+        for (int c = 0; c < 2; c++) {
+            const int i = i0 + c * blockDim.x, m = i / groups, v4 = i - m * groups;
+            if (i >= total)
+                break;
+            uint32_t *dst = (uint32_t *)(qs + (size_t)m * qp) + (v4 >> 3) * 32 + (v4 & 7);
+            dst[0] = x[c].x;
+            dst[8] = x[c].y;
+            dst[16] = x[c].z;
+            dst[24] = x[c].w;
+        }
+    }
+    __syncthreads();
+
+    const uint32_t m0 = 0x03030303u, m1 = 0x0C0C0C0Cu, m2 = 0x30303030u, m3 = 0xC0C0C0C0u;
+    int32_t acc[NT][4], acc2[NT][4]; // acc2: the (r = 2, 3) set of the MMA path
+#pragma unroll
+    for (int a = 0; a < NT; a++)
+#pragma unroll
+        for (int c = 0; c < 4; c++)
+            acc[a][c] = acc2[a][c] = 0;
+    if (DP4A) {
+        int32_t d1 = 0, d4 = 0, d16 = 0, d64 = 0; // token 0: rows g (scales 1, 16), rows g + 8 (4, 64)
+#pragma unroll
+        for (int u = 0; u < UNR; u++) {
+            if (kb0 + u >= Kt) // warp-uniform
+                break;
+            const uint4 *src = (const uint4 *)qs + (kb0 + u) * 8 + t * 2;
+            const uint4 b0 = src[0], b1 = src[1]; // b[c] = q[k0 + 16c], k0 = kb·128 + 4t; word j: b[2j], b[2j + 1]
+            const uint32_t xs[4] = {w[u].x, w[u].y, w[u].z, w[u].w};
+            const uint32_t lo[4] = {b0.x, b0.z, b1.x, b1.z}, hi[4] = {b0.y, b0.w, b1.y, b1.w};
+#pragma unroll
+            for (int j = 0; j < 4; j++) {
+                d1 = tq_dp4a_us(xs[j] & m0, lo[j], d1);
+                d4 = tq_dp4a_us(xs[j] & m1, lo[j], d4);
+                d16 = tq_dp4a_us(xs[j] & m2, hi[j], d16);
+                d64 = tq_dp4a_us(xs[j] & m3, hi[j], d64);
+            }
+        }
+        // the 4 lanes t of a row hold parts of its sum; lane t = 0 takes token 0's place in the MMA layout
+        // (c = 0: row g, c = 2: row g + 8; the store below shifts c ≥ 2 by 2, so those enter times 4)
+        int32_t rg = d1 + (d16 >> 4), rg8 = (d4 >> 2) + (d64 >> 6);
+        rg += __shfl_xor_sync(0xffffffffu, rg, 1);
+        rg += __shfl_xor_sync(0xffffffffu, rg, 2);
+        rg8 += __shfl_xor_sync(0xffffffffu, rg8, 1);
+        rg8 += __shfl_xor_sync(0xffffffffu, rg8, 2);
+        acc[0][0] = t == 0 ? rg : 0;
+        acc[0][2] = t == 0 ? rg8 * 4 : 0;
+    } else {
+#pragma unroll
+        for (int u = 0; u < UNR; u++) {
+            if (kb0 + u >= Kt) // warp-uniform
+                break;
+#pragma unroll
+            for (int a = 0; a < NT; a++) {
+                const int m = a * 8 + g;
+                uint4 b0 = make_uint4(0, 0, 0, 0), b1 = b0;
+                if (m < M) {
+                    const uint4 *src = (const uint4 *)(qs + (size_t)m * qp) + (kb0 + u) * 8 + t * 2;
+                    b0 = src[0];
+                    b1 = src[1];
+                }
+                const uint4 x = w[u];
+                tq_mma_u8(acc[a], x.x & m0, x.x & m1, x.y & m0, x.y & m1, b0.x, b0.z);
+                tq_mma_u8(acc2[a], x.x & m2, x.x & m3, x.y & m2, x.y & m3, b0.y, b0.w);
+                tq_mma_u8(acc[a], x.z & m0, x.z & m1, x.w & m0, x.w & m1, b1.x, b1.z);
+                tq_mma_u8(acc2[a], x.z & m2, x.z & m3, x.w & m2, x.w & m3, b1.y, b1.w);
+            }
+        }
+    }
+    // Σ q[m] over this warp's slice of the staged words (the permutation keeps the sum)
+    for (int m = 0; m < M; m++) {
+        const uint32_t *qr = (const uint32_t *)(qs + (size_t)m * qp);
+        int32_t part = 0;
+        for (int i = threadIdx.x; i < Kt * 32; i += blockDim.x)
+            part = __dp4a((int)qr[i], 0x01010101, part); // signed bytes
+        part = __reduce_add_sync(0xffffffffu, part);
+        if (lane == 0)
+            qpart[warp][m] = part;
+    }
+#pragma unroll
+    for (int a = 0; a < NT; a++) {
+        int32_t *r = red + (warp * NT + a) * 128 + lane;
+        r[0] = acc[a][0] + (acc2[a][0] >> 4);
+        r[32] = acc[a][1] + (acc2[a][1] >> 4);
+        r[64] = (acc[a][2] >> 2) + (acc2[a][2] >> 6);
+        r[96] = (acc[a][3] >> 2) + (acc2[a][3] >> 6);
+    }
+    __syncthreads();
+    for (int e = threadIdx.x; e < NT * 4 * 32; e += blockDim.x) {
+        const int a = e / 128, c = (e / 32) & 3, l = e & 31;
+        const int n = blockIdx.x * 16 + (l >> 2) + 8 * (c >> 1);
+        const int m = a * 8 + 2 * (l & 3) + (c & 1);
+        if (n < N && m < M) {
+            int32_t sum = 0;
+            for (int v = 0; v < nw; v++)
+                sum += red[v * NT * 128 + e] - qpart[v][m];
+            tq_store(y, (size_t)m * N + n, sum, s[m], tq_seg_scale(sg, n), accumulate);
+        }
+    }
+}
+
+/* warps of tq_gemv_kernel3 for Kt k blocks (0: more than a block may have) and its dynamic shared memory */
+static inline int tq_gemv3_warps(int Kt, int unr) { return (Kt + unr - 1) / unr <= 32 ? (Kt + unr - 1) / unr : 0; }
+static inline int tq_gemv3_smem(int warps, int M, int Kt) {
+    return warps * (M <= 8 ? 1 : 2) * 512 + M * tq_gemv3_qpitch(Kt);
+}
+/* whether kernel3 with UNR takes an M-token call (else kernel2) */
+static inline bool tq_gemv3_fits(int M, int Kt, int unr) {
+    return M <= 16 && tq_gemv3_warps(Kt, unr) && M * tq_gemv3_qpitch(Kt) <= TQ_GEMV3_QS_MAX;
+}
+
+/* once: allow the largest shared-memory layout (over 48 KB) */
+template <int UNR, class OutT = float> static inline cudaError_t tq_gemv3_init() {
+    const int bytes = 32 * 2 * 512 + TQ_GEMV3_QS_MAX;
+    cudaError_t e = cudaSuccess;
+    auto set = [&](auto kern) {
+        if (e == cudaSuccess)
+            e = cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
+    };
+    set(tq_gemv_kernel3<UNR, 1, true, OutT>);
+    set(tq_gemv_kernel3<UNR, 1, false, OutT>);
+    set(tq_gemv_kernel3<UNR, 2, true, OutT>);
+    set(tq_gemv_kernel3<UNR, 2, false, OutT>);
+    set(tq_gemv_kernel3<UNR, 1, true, OutT, true>);
+    set(tq_gemv_kernel3<UNR, 1, false, OutT, true>);
+    return e;
+}
+
+/* host: M ≤ 16 tokens, PDL mode pdl; dp4a: the dp4a path where M = 1; cudaErrorInvalidValue where !tq_gemv3_fits */
+template <int UNR, class OutT = float>
+static inline cudaError_t tq_gemv3_run(cudaStream_t st, int pdl, const uint4 *W, int Kt, const int8_t *q,
+                                       const float *s, int M, int N, int K, tq_segs sg, OutT *y, int accumulate,
+                                       bool vec, bool dp4a = true) {
+    if (!tq_gemv3_fits(M, Kt, UNR))
+        return cudaErrorInvalidValue;
+    const int warps = tq_gemv3_warps(Kt, UNR);
+    cudaLaunchConfig_t cfg = {};
+    cudaLaunchAttribute attr[1];
+    cfg.gridDim = dim3((N + 15) / 16);
+    cfg.blockDim = dim3(32 * warps);
+    cfg.dynamicSmemBytes = tq_gemv3_smem(warps, M, Kt);
+    cfg.stream = st;
+    cfg.attrs = attr;
+    cfg.numAttrs = tq_pdl_attr(attr, pdl);
+    const int early = pdl == TQ_PDL_EARLY;
+    auto go = [&](auto kern) { return cudaLaunchKernelEx(&cfg, kern, W, Kt, q, s, M, N, K, sg, y, accumulate, early); };
+    if (M == 1 && dp4a)
+        return vec ? go(tq_gemv_kernel3<UNR, 1, true, OutT, true>) : go(tq_gemv_kernel3<UNR, 1, false, OutT, true>);
+    if (M <= 8)
+        return vec ? go(tq_gemv_kernel3<UNR, 1, true, OutT>) : go(tq_gemv_kernel3<UNR, 1, false, OutT>);
+    return vec ? go(tq_gemv_kernel3<UNR, 2, true, OutT>) : go(tq_gemv_kernel3<UNR, 2, false, OutT>);
+}
+
 // ------------------------------------------------------------------------------------------------ GEMM (M > 16)
 
 #define TQ_GEMM_APITCH 144 /* bytes per token row in shared memory: 128 + 16 so 16-byte reads of rows g hit distinct banks */
@@ -371,13 +603,6 @@ typedef tq_gemm_cfg<2, 4, 4, 3, true, 1> tq_gemm5_cfg;  // kernel5: kernel4 with
 typedef tq_gemm_cfg<2, 4, 4, 3, true, 2> tq_gemm6_cfg;  // kernel6: kernel5 at 2 blocks per SM (≤ 128 registers)
 typedef tq_gemm_cfg<2, 4, 8, 3, true, 1> tq_gemm7_cfg;  // kernel7: 128 × 256, warps of 64 × 64, unsigned + Σq
 
-__device__ __forceinline__ void tq_mma_u8(int32_t (&c)[4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3,
-                                          uint32_t b0, uint32_t b1) {
-    asm volatile("mma.sync.aligned.m16n8k32.row.col.s32.u8.s8.s32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-                 "{%0,%1,%2,%3};\n"
-                 : "+r"(c[0]), "+r"(c[1]), "+r"(c[2]), "+r"(c[3])
-                 : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
-}
 
 /* grid: (ceil(N/BN), ceil(M/BM)); block C::THREADS; dynamic smem C::SMEM. Needs K % 16 == 0 and q 16-aligned. */
 template <class C, class OutT = float>
