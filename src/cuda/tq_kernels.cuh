@@ -17,11 +17,14 @@
  *    streams one 16-byte weight load per supertile and runs 4·NT mma; warps reduce through shared memory.
  *    Double-buffered weight batches; the first batch is loaded before griddepcontrol.wait, so with programmatic
  *    dependent launch (sm_90) it overlaps the previous kernel (workbench kernel8/9: −0.7 to −2 µs per launch).
+ *  tq_gemv_kernel3<UNR, NT, VEC, OutT, DP4A>: M ≤ 16 tokens, the back end's choice for one token. Every weight load
+ *    of a row block before the wait, q staged once per block, one AND per 4 weights, dp4a for one token (mma with
+ *    one accumulator set per weight scale above); its comment says why each part is there.
  *  tq_gemm_kernel<cfg>: M > 16. Block tile BN rows × BM tokens × 128 k, STAGES-deep cp.async pipeline; weights
  *    stay 2-bit in shared memory and are decoded in registers right before the mma (no int8 weight copy).
  *    Variants kernel4..7 differ in tile, decode and occupancy (tq_gemm4_cfg ...); the back end uses kernel6:
  *    unsigned codes into u8×s8 mma with Σq subtracted in the epilogue, two blocks per SM.
- * Epilogue of both: y = (float)acc / s[m] * γ(n) with explicit round-to-nearest intrinsics (no FMA contraction,
+ * Epilogue of all: y = (float)acc / s[m] * γ(n) with explicit round-to-nearest intrinsics (no FMA contraction,
  * the order of backend.h), optional y += that (fused residual add).
  */
 #ifndef TRIT_CUDA_TQ_KERNELS_CUH
