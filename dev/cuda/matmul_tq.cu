@@ -309,29 +309,7 @@ template <class F> static double time_us(F fn, cudaStream_t st, int iters = 40, 
 /* the same back-to-back launches captured once into a CUDA graph and replayed: the launch gaps of a decode step
  * that runs from a graph (median per launch over reps replays) */
 template <class F> static double time_graph_us(F fn, cudaStream_t st, int iters = 40, int reps = 7) {
-    cudaGraph_t graph;
-    cudaGraphExec_t exec;
-    CK(cudaStreamBeginCapture(st, cudaStreamCaptureModeThreadLocal));
-    for (int i = 0; i < iters; i++)
-        fn(i);
-    CK(cudaStreamEndCapture(st, &graph));
-    CK(cudaGraphInstantiate(&exec, graph, 0));
-    CK(cudaGraphLaunch(exec, st));
-    CK(cudaStreamSynchronize(st));
-    std::vector<double> v;
-    for (int r = 0; r < reps; r++) {
-        CK(cudaEventRecord(ev0, st));
-        CK(cudaGraphLaunch(exec, st));
-        CK(cudaEventRecord(ev1, st));
-        CK(cudaEventSynchronize(ev1));
-        float ms;
-        CK(cudaEventElapsedTime(&ms, ev0, ev1));
-        v.push_back(1000.0 * ms / iters);
-    }
-    CK(cudaGraphExecDestroy(exec));
-    CK(cudaGraphDestroy(graph));
-    std::sort(v.begin(), v.end());
-    return v[v.size() / 2];
+    return graph_us(fn, st, ev0, ev1, iters, reps);
 }
 
 static uint64_t rs = 88172645463325252ull;

@@ -109,30 +109,8 @@ static cudaError_t launch(const void *fn, int grid, size_t smem, cudaStream_t st
     return cudaLaunchKernelExC(&cfg, fn, args);
 }
 
-template <class F> static double time_graph_us(F fn, cudaStream_t st, cudaEvent_t e0, cudaEvent_t e1, int iters = 40,
-                                               int reps = 9) {
-    cudaGraph_t graph;
-    cudaGraphExec_t exec;
-    CK(cudaStreamBeginCapture(st, cudaStreamCaptureModeThreadLocal));
-    for (int i = 0; i < iters; i++)
-        fn(i);
-    CK(cudaStreamEndCapture(st, &graph));
-    CK(cudaGraphInstantiate(&exec, graph, 0));
-    CK(cudaGraphLaunch(exec, st));
-    CK(cudaStreamSynchronize(st));
-    std::vector<double> v;
-    for (int r = 0; r < reps; r++) {
-        CK(cudaEventRecord(e0, st));
-        CK(cudaGraphLaunch(exec, st));
-        CK(cudaEventRecord(e1, st));
-        CK(cudaEventSynchronize(e1));
-        float ms;
-        CK(cudaEventElapsedTime(&ms, e0, e1));
-        v.push_back(1000.0 * ms / iters);
-    }
-    CK(cudaGraphExecDestroy(exec));
-    CK(cudaGraphDestroy(graph));
-    return median(v);
+template <class F> static double time_graph_us(F fn, cudaStream_t st, cudaEvent_t e0, cudaEvent_t e1) {
+    return graph_us(fn, st, e0, e1, 40, 9);
 }
 
 int main(int argc, char **argv) {
