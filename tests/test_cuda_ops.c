@@ -202,9 +202,10 @@ static const mm_case mm_cases[] = {
     {1000, 2048, 16, 1, {1000}},             // bulk GEMV: two token tiles
     {3000, 144, 2500, 2, {1000, 3000}},      // persistent: 2-3 tiles per CTA (132 SMs), two k blocks, a K tail
     {1003, 272, 4100, 1, {1003}},            // persistent: 1-2 tiles per CTA, row and token tails, N % 4 != 0
-    {2200, 3000, 1, 2, {1000, 2200}},        // GEMV3 (AUTO at M = 1): K tail, a short last warp
+    {2200, 3000, 1, 2, {1000, 2200}},        // GEMV3 (AUTO at M = 1): a K tail in the last supertile
     {2113, 333, 1, 1, {2113}},               // GEMV3: K % 16 != 0 (bytewise staging), a partial last row block
-    {300, 10240, 1, 1, {300}},               // GEMV3: 16 warps
+    {300, 10240, 1, 1, {300}},               // GEMV3: 20 warps
+    {150, 16256, 1, 1, {150}},               // GEMV3: 32 warps, the last one short
     {500, 1000, 12, 1, {500}},               // GEMV3: the mma path, two token tiles
     {700, 20600, 1, 1, {700}},               // GEMV3: more k blocks than 32 warps take, runs GEMV8
 };

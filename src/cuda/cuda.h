@@ -20,7 +20,7 @@ enum {
     TRIT_CUDA_TQ_GEMV4 = 2, /* M ≤ 16: warps split K, 4 warps per 16-row block */
     TRIT_CUDA_TQ_GEMV8 = 3, /* M ≤ 16: same with 8 warps */
     TRIT_CUDA_TQ_GEMV8L = 14, /* M ≤ 16: 8 warps, 8 supertiles per warp in flight (long rows) */
-    TRIT_CUDA_TQ_GEMV3 = 22, /* M ≤ 16: every weight load before the PDL wait, 5 supertiles per warp, one AND per 4
+    TRIT_CUDA_TQ_GEMV3 = 21, /* M ≤ 16: every weight load before the PDL wait, 4 supertiles per warp, one AND per 4
                                 weights, dp4a at M = 1 (AUTO's choice there from one 16-row block per SM on);
                                 where q does not fit its shared memory it runs GEMV8 */
     TRIT_CUDA_TQ_GEMM = 4,  /* any M: 128×128 block tile, int8 mma.sync, 2-bit weights decoded in registers */

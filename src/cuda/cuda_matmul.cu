@@ -14,8 +14,9 @@
  * per SM; 452 TOPS at 2048×13824×2560 against 419 for kernel4) */
 typedef tq_gemm6_cfg gemm_cfg;
 
-/* supertiles per warp of tq_gemv_kernel3 (workbench kernel22: the best or within 0.1 µs of it on every shape) */
-#define GEMV3_UNR 5
+/* supertiles per warp of tq_gemv_kernel3 (workbench kernel21: with each warp staging its own q, the best on the
+ * tall and long shapes and within 0.05 µs of the best elsewhere; dev/cuda/NOTES.md, session 6) */
+#define GEMV3_UNR 4
 
 /* the bulk GEMV's consumer warps and ring slots (workbench kernel17) */
 #define BULK_WARPS 8
@@ -130,8 +131,8 @@ static void matmul_tq(cuda_impl *ci, const trit_tmat *w, const int8_t *q, const 
     const int Nb = (w->N + 15) / 16, Kt = (w->K + 127) / 128;
     const bool vec = w->K % 16 == 0 && aligned16;
     const bool bulk_ok = ci->wgmma && M <= 16 && tq_gemv_bulk_fits(M, w->K, vec);
-    // one token from one row block per SM on: kernel3 (H100, from a graph: 13824×2560 4.4 against 5.8 µs, 2560²
-    // 2.1 against 2.6; below, e.g. 1000×1000, its staging of q costs more than it saves)
+    // one token from one row block per SM on: kernel3 (H100, from a graph: 13824×2560 4.2 against 6.8 µs, 2560²
+    // 2.0 against 2.6; below, e.g. 1000×1000, its staging of q costs more than it saves)
     const int gemv = M == 1 && Nb >= ci->n_sm && tq_gemv3_fits(1, Kt, GEMV3_UNR) ? TRIT_CUDA_TQ_GEMV3
                      : Nb > 6 * ci->n_sm && M <= 8                             ? TRIT_CUDA_TQ_GEMV4
                      : Kt >= 48 && Nb <= 2 * ci->n_sm                         ? TRIT_CUDA_TQ_GEMV8L

@@ -356,9 +356,10 @@ __device__ __forceinline__ void tq_mma_u8(int32_t (&c)[4], uint32_t a0, uint32_t
  *  - One block per 16-row block, ceil(Kt / UNR) warps (≤ 32); warp w owns supertiles [w·UNR, w·UNR + UNR) and
  *    issues all of their weight loads before tq_pdl_wait, so under PDL the whole launch streams while its
  *    predecessor runs (kernel2 issues a second batch after the wait: one more DRAM round trip).
- *  - After the wait the block copies q into shared memory (two 16-byte loads in flight per thread), each
- *    supertile's 32 words permuted so that a lane's eight fragment words are contiguous: two 16-byte reads per
- *    supertile instead of eight 4-byte ones.
+ *  - After the wait q goes to shared memory, each supertile's 32 words permuted so that a lane's eight fragment
+ *    words are contiguous: two 16-byte reads per supertile instead of eight 4-byte ones. At M = 1 each warp copies
+ *    (and sums, for Σq) only its own k blocks and waits for itself alone; above, the block copies q together (two
+ *    16-byte loads in flight per thread) and each warp sums a slice.
  *  - Decoding is one AND per 4 weights. Codes c = w + 1 ∈ {0,1,2} sit in bits 2r of each byte (tile16x128): the
  *    mask 3 << 2r leaves c·4^r, a valid u8 operand, for rows g (r = 0, 2) or g + 8 (r = 1, 3). Sums of one scale
  *    are kept apart and shifted out exactly at the end (|sum| ≤ 64 · 2 · 128 · K < 2^31 for K < 131072), and
@@ -369,8 +370,9 @@ __device__ __forceinline__ void tq_mma_u8(int32_t (&c)[4], uint32_t a0, uint32_t
  *    core work: at M = 1 a mma wastes 7 of its 8 token columns, and this is faster on every shape measured.
  *  - One reduction over the warps in shared memory, then the epilogue of backend.h.
  * Why (dev/cuda/NOTES.md, session 6, H100): a chain of kernels that only stream the weights in this pattern runs
- * 13824×2560 in 3.6 µs where kernel2 took 6.0; the difference was the work after the wait, mostly kernel2's 4-op
- * decode and 8-column MMAs, which no weight prefetch can hide. Needs tq_gemv3_fits. */
+ * 13824×2560 in 3.6 µs where kernel2 took 6.0; the difference was the work after the wait (kernel2's 4-op decode
+ * and 8-column MMAs, a block-wide barrier behind the copy of q), which no weight prefetch can hide. Needs
+ * tq_gemv3_fits. */
 #define TQ_GEMV3_QS_MAX (40 * 1024)
 static inline __host__ __device__ int tq_gemv3_qpitch(int Kt) { return Kt * 128 + 16; } // + 16: rows g on other banks
 
@@ -403,7 +405,47 @@ __global__ void __launch_bounds__(1024)
     int32_t *red = (int32_t *)sm3;     // [nw][NT][4][32]
     uint8_t *qs = sm3 + nw * NT * 512; // [M][qp], supertile words permuted: word t + 4c at t·8 + c
     __shared__ int32_t qpart[32][16];  // Σ q[m] over each warp's slice of the words
-    const int qp = tq_gemv3_qpitch(Kt), groups = Kt * 8, total = M * groups; // 16-byte groups
+    const int qp = tq_gemv3_qpitch(Kt), groups = Kt * 8, total = DP4A ? 0 : M * groups; // 16-byte groups
+    if (DP4A) { // M = 1: each warp stages its own k blocks and sums them, then waits for itself only
+        constexpr int R = (UNR * 8 + 31) / 32;
+        const int g0 = kb0 * 8, gn = min(UNR, Kt - kb0) * 8;
+        uint4 x[R];
+#pragma unroll
+        for (int c = 0; c < R; c++) {
+            const int v = lane + 32 * c, k = (g0 + v) * 16;
+            x[c] = make_uint4(0, 0, 0, 0);
+            if (v >= gn || k >= K)
+                continue;
+            if (VEC) {
+                x[c] = __ldg((const uint4 *)(q + k));
+            } else {
+                uint32_t b[4] = {0, 0, 0, 0};
+                for (int e = 0; e < 16 && k + e < K; e++)
+                    b[e >> 2] |= (uint32_t)(uint8_t)q[k + e] << (8 * (e & 3));
+                x[c] = make_uint4(b[0], b[1], b[2], b[3]);
+            }
+        }
+        int32_t part = 0;
+#pragma unroll
+        for (int c = 0; c < R; c++) {
+            const int v = lane + 32 * c, v4 = g0 + v;
+            if (v >= gn)
+                break;
+            part = __dp4a((int)x[c].x, 0x01010101, part); // signed bytes
+            part = __dp4a((int)x[c].y, 0x01010101, part);
+            part = __dp4a((int)x[c].z, 0x01010101, part);
+            part = __dp4a((int)x[c].w, 0x01010101, part);
+            uint32_t *dst = (uint32_t *)qs + (v4 >> 3) * 32 + (v4 & 7);
+            dst[0] = x[c].x;
+            dst[8] = x[c].y;
+            dst[16] = x[c].z;
+            dst[24] = x[c].w;
+        }
+        part = __reduce_add_sync(0xffffffffu, part);
+        if (lane == 0)
+            qpart[warp][0] = part;
+        __syncwarp();
+    }
     for (int i0 = threadIdx.x; i0 < total; i0 += 2 * blockDim.x) { // (2: M = 1 in one round on every shape)
         uint4 x[2];
 #pragma unroll
@@ -433,7 +475,8 @@ __global__ void __launch_bounds__(1024)
             dst[24] = x[c].w;
         }
     }
-    __syncthreads();
+    if (!DP4A) // the block staged q together
+        __syncthreads();
 
     const uint32_t m0 = 0x03030303u, m1 = 0x0C0C0C0Cu, m2 = 0x30303030u, m3 = 0xC0C0C0C0u;
     int32_t acc[NT][4], acc2[NT][4]; // acc2: the (r = 2, 3) set of the MMA path
@@ -492,7 +535,7 @@ __global__ void __launch_bounds__(1024)
         }
     }
     // Σ q[m] over this warp's slice of the staged words (the permutation keeps the sum)
-    for (int m = 0; m < M; m++) {
+    for (int m = 0; m < (DP4A ? 0 : M); m++) {
         const uint32_t *qr = (const uint32_t *)(qs + (size_t)m * qp);
         int32_t part = 0;
         for (int i = threadIdx.x; i < Kt * 32; i += blockDim.x)
