@@ -40,7 +40,7 @@
  *  kernel21..23 GEMV whose work after the wait is short (tq_gemv_kernel3): every weight load before the wait,
  *           ceil(Kt / UNR) warps of UNR supertiles, q staged in shared memory permuted for 16-byte fragment reads,
  *           unsigned codes decoded by one AND per 4 weights, dp4a at M = 1 and mma above: UNR 4, 5, 8.
- *           kernel24: UNR 5 with the mma at M = 1 too.
+ *           kernel21 is the back end's (TRIT_CUDA_TQ_GEMV3); kernel24: kernel21 with the mma at M = 1 too.
  *  kernel16 GEMV on sm_90 (src/cuda/tq_gemv_bulk.cuh): each CTA's row blocks are one contiguous byte range,
  *           streamed by cp.async.bulk into a ring of 4 shared-memory chunks (the first ones before griddepcontrol
  *           .wait), activations copied (permuted) after it, unsigned-code mma, 8 consumer warps + 1 producer
@@ -170,15 +170,15 @@ static void run_kernel(int kernel, const problem &p, cudaStream_t st) {
                 tq_gemv_run<4, 8>(st, pdl, p.w2, Kt, q, p.s + m0, mc, p.N, p.K, sg, y, 0, vec, stage);
         }
         break;
-    case 24: // kernel3 UNR 5 with the MMA path at M = 1 too (the others take dp4a there)
+    case 24: // kernel21 with the MMA path at M = 1 too (the others take dp4a there)
         for (int m0 = 0; m0 < p.M; m0 += 16) {
             const int mc = std::min(16, p.M - m0);
             const int8_t *q = p.q + (size_t)m0 * p.K;
             float *y = p.y + (size_t)m0 * p.N;
-            if (!tq_gemv3_fits(mc, Kt, 5))
+            if (!tq_gemv3_fits(mc, Kt, 4))
                 CK(tq_gemv_run<8>(st, TQ_PDL_LATE, p.w2, Kt, q, p.s + m0, mc, p.N, p.K, sg, y, 0, vec, false));
             else
-                CK(tq_gemv3_run<5>(st, TQ_PDL_LATE, p.w2, Kt, q, p.s + m0, mc, p.N, p.K, sg, y, 0, vec, false));
+                CK(tq_gemv3_run<4>(st, TQ_PDL_LATE, p.w2, Kt, q, p.s + m0, mc, p.N, p.K, sg, y, 0, vec, false));
         }
         break;
     case 21:

@@ -5,11 +5,11 @@
  *  - null:   no weights; griddepcontrol.wait, read q (K bytes) per block, write N floats: the chain's own floor.
  *  - regsU:  256-thread blocks, each thread U 16-byte streaming loads of the weights, all issued before the wait,
  *            then q, then N floats written. Grid = bytes / (4 KB · U).
- *  - bulkG:  G CTAs (1 or 2 per SM), each copies its contiguous slice into shared memory with one cp.async.bulk
+ *  - bulkG:  G CTAs (1, 2 or 3 per SM), each copies its contiguous slice into shared memory with cp.async.bulk
  *            before the wait (slice ≤ 227 KB), then q, then the writes.
  * Each with the successor released after the wait (late) or at once (early). For comparison the GEMVs of
- * tq_kernels.cuh (kernel2 and kernel3, late and early) / tq_gemv_bulk.cuh at M = 1 on the same shapes and buffers (kernel numbers of matmul_tq; their
- * results are checked there, not here).
+ * tq_kernels.cuh (kernel2; kernel3, late and early) and tq_gemv_bulk.cuh at M = 1 on the same shapes and buffers
+ * (kernel numbers of matmul_tq; their results are checked there, not here).
  * Usage: stream_floor [NxK] (default: the eight GEMV shapes of matmul_tq). Needs compute capability 9.0. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -276,8 +276,8 @@ int main(int argc, char **argv) {
             snprintf(name, sizeof name, "GEMV kernel3 UNR 8 %s", mode);
             gemv(name, [&](const uint4 *W) { return tq_gemv3_run<8>(st, pdl, W, Kt, q, s, 1, N, K, sg, y, 0, true); });
         }
-        gemv("GEMV kernel3 UNR 5 late, mma at M = 1", [&](const uint4 *W) {
-            return tq_gemv3_run<5>(st, TQ_PDL_LATE, W, Kt, q, s, 1, N, K, sg, y, 0, true, false);
+        gemv("GEMV kernel3 UNR 4 late, mma at M = 1", [&](const uint4 *W) {
+            return tq_gemv3_run<4>(st, TQ_PDL_LATE, W, Kt, q, s, 1, N, K, sg, y, 0, true, false);
         });
         gemv("GEMV kernel48 (bulk 16 warps, 6 slots, early)", [&](const uint4 *W) {
             return tq_gemv_bulk_run<16, 6>(st, TQ_PDL_EARLY, n_sm, 1, W, Kt, q, s, 1, N, K, sg, y, 0, true);

@@ -376,6 +376,26 @@ __device__ __forceinline__ void tq_mma_u8(int32_t (&c)[4], uint32_t a0, uint32_t
 #define TQ_GEMV3_QS_MAX (40 * 1024)
 static inline __host__ __device__ int tq_gemv3_qpitch(int Kt) { return Kt * 128 + 16; } // + 16: rows g on other banks
 
+/* 16 bytes of a q row from byte k, zeros from K on; VEC: K % 16 == 0 and the row 16-byte aligned */
+template <bool VEC> __device__ __forceinline__ uint4 tq_q16(const int8_t *__restrict__ row, int k, int K) {
+    if (k >= K)
+        return make_uint4(0, 0, 0, 0);
+    if (VEC)
+        return __ldg((const uint4 *)(row + k));
+    uint32_t v[4] = {0, 0, 0, 0};
+    for (int e = 0; e < 16 && k + e < K; e++)
+        v[e >> 2] |= (uint32_t)(uint8_t)row[k + e] << (8 * (e & 3));
+    return make_uint4(v[0], v[1], v[2], v[3]);
+}
+/* 16-byte group v4 of a q row into its place in the staged row: word t + 4c of a supertile at t·8 + c */
+__device__ __forceinline__ void tq_q16_put(uint32_t *row, int v4, uint4 x) {
+    uint32_t *dst = row + (v4 >> 3) * 32 + (v4 & 7);
+    dst[0] = x.x;
+    dst[8] = x.y;
+    dst[16] = x.z;
+    dst[24] = x.w;
+}
+
 /* c + Σ_i a.u8[i] · b.s8[i] */
 __device__ __forceinline__ int32_t tq_dp4a_us(uint32_t a, uint32_t b, int32_t c) {
     int32_t d;
@@ -412,18 +432,8 @@ __global__ void __launch_bounds__(1024)
         uint4 x[R];
 #pragma unroll
         for (int c = 0; c < R; c++) {
-            const int v = lane + 32 * c, k = (g0 + v) * 16;
-            x[c] = make_uint4(0, 0, 0, 0);
-            if (v >= gn || k >= K)
-                continue;
-            if (VEC) {
-                x[c] = __ldg((const uint4 *)(q + k));
-            } else {
-                uint32_t b[4] = {0, 0, 0, 0};
-                for (int e = 0; e < 16 && k + e < K; e++)
-                    b[e >> 2] |= (uint32_t)(uint8_t)q[k + e] << (8 * (e & 3));
-                x[c] = make_uint4(b[0], b[1], b[2], b[3]);
-            }
+            const int v = lane + 32 * c;
+            x[c] = v < gn ? tq_q16<VEC>(q, (g0 + v) * 16, K) : make_uint4(0, 0, 0, 0);
         }
         int32_t part = 0;
 #pragma unroll
@@ -435,11 +445,7 @@ __global__ void __launch_bounds__(1024)
             part = __dp4a((int)x[c].y, 0x01010101, part);
             part = __dp4a((int)x[c].z, 0x01010101, part);
             part = __dp4a((int)x[c].w, 0x01010101, part);
-            uint32_t *dst = (uint32_t *)qs + (v4 >> 3) * 32 + (v4 & 7);
-            dst[0] = x[c].x;
-            dst[8] = x[c].y;
-            dst[16] = x[c].z;
-            dst[24] = x[c].w;
+            tq_q16_put((uint32_t *)qs, v4, x[c]);
         }
         part = __reduce_add_sync(0xffffffffu, part);
         if (lane == 0)
@@ -450,29 +456,15 @@ __global__ void __launch_bounds__(1024)
         uint4 x[2];
 #pragma unroll
         for (int c = 0; c < 2; c++) {
-            const int i = i0 + c * blockDim.x, m = i / groups, k = (i - m * groups) * 16;
-            x[c] = make_uint4(0, 0, 0, 0);
-            if (i >= total || k >= K)
-                continue;
-            if (VEC) { // K % 16 == 0, q 16-byte aligned
-                x[c] = __ldg((const uint4 *)(q + (size_t)m * K + k));
-            } else {
-                uint32_t v[4] = {0, 0, 0, 0};
-                for (int e = 0; e < 16 && k + e < K; e++)
-                    v[e >> 2] |= (uint32_t)(uint8_t)q[(size_t)m * K + k + e] << (8 * (e & 3));
-                x[c] = make_uint4(v[0], v[1], v[2], v[3]);
-            }
+            const int i = i0 + c * blockDim.x, m = i / groups;
+            x[c] = i < total ? tq_q16<VEC>(q + (size_t)m * K, (i - m * groups) * 16, K) : make_uint4(0, 0, 0, 0);
         }
 #pragma unroll
         for (int c = 0; c < 2; c++) {
-            const int i = i0 + c * blockDim.x, m = i / groups, v4 = i - m * groups;
+            const int i = i0 + c * blockDim.x, m = i / groups;
             if (i >= total)
                 break;
-            uint32_t *dst = (uint32_t *)(qs + (size_t)m * qp) + (v4 >> 3) * 32 + (v4 & 7);
-            dst[0] = x[c].x;
-            dst[8] = x[c].y;
-            dst[16] = x[c].z;
-            dst[24] = x[c].w;
+            tq_q16_put((uint32_t *)(qs + (size_t)m * qp), i - m * groups, x[c]);
         }
     }
     if (!DP4A) // the block staged q together
